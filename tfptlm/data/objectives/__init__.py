@@ -1,0 +1,1 @@
+"""tfptlm.data.objectives."""
