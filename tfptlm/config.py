@@ -1,0 +1,250 @@
+"""Dataclass configs loaded from YAML and overridden with ``--set key=value``.
+
+Every key is checked before any work starts: an unknown key or a value of the
+wrong type stops the run with one error that names the file, the line and the
+dotted key.
+
+Example:
+
+>>> config = load_config("configs/bert_tiny_pretrain.yaml",
+...                      overrides=["training.steps=200"])
+>>> config.training.steps
+200
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used, with where it came from."""
+
+
+@dataclass
+class ModelConfig:
+    """The backbone: a named size, optionally with individual sizes overridden."""
+
+    family: str = "bert"
+    size: str = "tiny"
+    num_layers: Optional[int] = None
+    hidden_dim: Optional[int] = None
+    num_heads: Optional[int] = None
+    intermediate_dim: Optional[int] = None
+    max_sequence_length: int = 512
+    dropout: float = 0.1
+    norm_first: bool = False
+
+
+@dataclass
+class TokenizerConfig:
+    """The WordPiece tokenizer: load one from ``path`` or train one on the training files."""
+
+    path: Optional[str] = None
+    vocab_size: int = 8000
+    lowercase: bool = True
+    strip_accents: bool = True
+
+
+@dataclass
+class DataConfig:
+    """Raw text files and the pretraining objective's settings."""
+
+    train_files: list[str] = field(default_factory=list)
+    eval_files: list[str] = field(default_factory=list)
+    one_document_per_line: bool = False
+    max_sequence_length: int = 128
+    mask_rate: float = 0.15
+    max_predictions: int = 20
+    random_next_rate: float = 0.5
+
+
+@dataclass
+class TrainingConfig:
+    """The optimizer, schedule, precision, XLA switch and checkpointing."""
+
+    batch_size: int = 32
+    steps: int = 1000
+    learning_rate: float = 5e-4
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    jit_compile: Union[bool, str] = "auto"
+    mixed_precision: str = "float32"
+    checkpoint_every: int = 200
+    eval_batches: int = 20
+    seed: int = 0
+
+
+@dataclass
+class PretrainConfig:
+    """Everything ``tfptlm pretrain`` needs."""
+
+    objective: str = "mlm_nsp"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def validate(self) -> None:
+        """Check values that a type alone cannot (choices and ranges)."""
+        _check_choice("objective", self.objective, ("mlm_nsp",))
+        _check_choice("model.family", self.model.family, ("bert",))
+        _check_choice(
+            "training.mixed_precision",
+            self.training.mixed_precision,
+            ("float32", "mixed_bfloat16", "mixed_float16"),
+        )
+        if self.training.jit_compile not in (True, False, "auto"):
+            raise ConfigError(
+                "training.jit_compile must be auto, true or false, "
+                f"got {self.training.jit_compile!r}"
+            )
+        positive = {
+            "training.steps": self.training.steps,
+            "training.batch_size": self.training.batch_size,
+            "training.checkpoint_every": self.training.checkpoint_every,
+            "data.max_sequence_length": self.data.max_sequence_length,
+            "data.max_predictions": self.data.max_predictions,
+            "tokenizer.vocab_size": self.tokenizer.vocab_size,
+        }
+        for key, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{key} must be positive, got {value}")
+        fractions = {
+            "data.mask_rate": self.data.mask_rate,
+            "data.random_next_rate": self.data.random_next_rate,
+            "training.warmup_ratio": self.training.warmup_ratio,
+        }
+        for key, value in fractions.items():
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{key} must be between 0 and 1, got {value}")
+
+
+def _check_choice(key: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def load_config(
+    path: Optional[str] = None,
+    overrides: Optional[list[str]] = None,
+    config_class: type = PretrainConfig,
+):
+    """Builds a config from an optional YAML file and ``key=value`` overrides."""
+    config = config_class()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        text = path.read_text(encoding="utf-8")
+        try:
+            node = yaml.compose(text)
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        if data is not None:
+            if not isinstance(data, dict):
+                raise ConfigError(f"{path}: the top level must be a mapping of keys")
+            lines = _key_lines(node)
+            _apply(config, data, "", lambda key: f"{path}, line {lines.get(key, '?')}")
+    for override in overrides or []:
+        key, sep, raw = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.steps=100")
+        value = yaml.safe_load(raw) if raw.strip() else None
+        nested: Any = value
+        for part in reversed(key.strip().split(".")):
+            nested = {part: nested}
+        _apply(config, nested, "", lambda _key: f"--set {override}")
+    config.validate()
+    return config
+
+
+def dump_config(config, path) -> None:
+    """Writes the resolved config as YAML (``config.yaml`` in every output directory)."""
+    Path(path).write_text(
+        yaml.safe_dump(dataclasses.asdict(config), sort_keys=False), encoding="utf-8"
+    )
+
+
+def _key_lines(node, prefix: str = "") -> dict[str, int]:
+    """Maps dotted keys of a composed YAML mapping to their 1-based line numbers."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            lines[key] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, key + "."))
+    return lines
+
+
+def _apply(config, data: dict, prefix: str, where) -> None:
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    hints = typing.get_type_hints(type(config))
+    for name, value in data.items():
+        key = f"{prefix}{name}"
+        if name not in fields:
+            raise ConfigError(
+                f"{where(key)}: unknown key '{key}'; known keys here: {', '.join(fields)}"
+            )
+        current = getattr(config, name)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where(key)}: '{key}' must be a mapping of keys")
+            _apply(current, value, key + ".", where)
+            continue
+        setattr(config, name, _coerce(value, hints[name], key, where))
+
+
+def _coerce(value: Any, hint: Any, key: str, where) -> Any:
+    """Returns ``value`` if it fits the type ``hint``, else raises a ConfigError."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(value, option, key, where)
+            except ConfigError:
+                pass
+    elif hint is type(None):
+        if value is None:
+            return None
+    elif origin is list:
+        (item_type,) = typing.get_args(hint)
+        if isinstance(value, item_type):  # a single file pattern
+            return [value]
+        if isinstance(value, list) and all(isinstance(v, item_type) for v in value):
+            return list(value)
+    elif hint is float:
+        if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, hint):
+        return value
+    raise ConfigError(
+        f"{where(key)}: '{key}' must be {_type_name(hint)}, got {value!r}"
+    )
+
+
+def _type_name(hint: Any) -> str:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if typing.get_origin(hint) is list:
+        return f"a list of {_type_name(args[0])}"
+    return {type(None): "null", str: "a string", int: "an integer",
+            float: "a number", bool: "true or false"}.get(hint, str(hint))

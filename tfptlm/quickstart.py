@@ -1,0 +1,54 @@
+"""``tfptlm quickstart``: the whole pretraining path on a corpus that ships with tfptlm.
+
+Trains a WordPiece vocabulary on about 500 KB of English Wikipedia text
+(WikiText-2, CC BY-SA 3.0), pretrains a tiny BERT with MLM + NSP on the CPU
+in a few minutes, and reports held-out accuracy on 20 other articles.
+
+Example:
+
+>>> metrics = run_quickstart("quickstart_output")
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+
+from tfptlm.config import PretrainConfig
+
+DEFAULT_STEPS = 1200
+
+
+def corpus_path(name: str) -> str:
+    """Path of a bundled corpus file (``wikitext2_train.txt`` or ``wikitext2_eval.txt``)."""
+    return str(resources.files("tfptlm") / "resources" / name)
+
+
+def quickstart_config(steps: int = DEFAULT_STEPS) -> PretrainConfig:
+    """The quickstart's settings: tiny BERT, 4k WordPiece vocabulary, length 128."""
+    config = PretrainConfig()
+    config.tokenizer.vocab_size = 4000
+    config.data.train_files = [corpus_path("wikitext2_train.txt")]
+    config.data.eval_files = [corpus_path("wikitext2_eval.txt")]
+    config.data.max_sequence_length = 128
+    config.model.size = "tiny"
+    config.training.steps = steps
+    config.training.batch_size = 32
+    config.training.learning_rate = 1e-3
+    config.training.checkpoint_every = max(1, min(200, steps))
+    config.training.eval_batches = 10
+    return config
+
+
+def run_quickstart(output_dir: str | Path = "quickstart_output", steps: int | None = None) -> dict:
+    """Runs the quickstart, prints a summary and returns the held-out metrics."""
+    from tfptlm.pretraining import run_pretraining, summarize
+
+    started = time.perf_counter()
+    metrics = run_pretraining(quickstart_config(steps or DEFAULT_STEPS), output_dir)
+    print()
+    print(f"Quickstart done in {time.perf_counter() - started:.0f}s")
+    print(summarize(metrics))
+    print(f"Vocabulary, checkpoints, history.csv, metrics.json and the models are in {output_dir}")
+    return metrics

@@ -1,0 +1,125 @@
+"""In-graph text normalization and word splitting with BERT BasicTokenizer rules.
+
+Only TensorFlow and tensorflow-text ops are used, so the same code runs eagerly,
+inside `tf.data` / `tf.function` graphs and inside an exported SavedModel.
+
+The rules follow the original BERT `BasicTokenizer` (and Hugging Face's):
+
+1. control and format characters (Unicode Cc/Cf, U+FFFD) are removed, tabs and
+   newlines become spaces;
+2. optional lowercasing (`str.lower` semantics, like BERT);
+3. optional accent stripping: NFD decomposition, then combining marks (Mn) are
+   dropped; otherwise the text is NFC-normalized;
+4. the text is split on whitespace (dropped), on punctuation (each mark is kept
+   as its own word) and around every CJK ideograph (each is its own word).
+
+Example:
+
+>>> words = pretokenize(["Café au lait, s'il vous plaît!", "我爱NLP"])
+>>> words.to_list()
+[[b'cafe', b'au', b'lait', b',', b's', b"'", b'il', b'vous', b'plait', b'!'],
+ [b'\\xe6\\x88\\x91', b'\\xe7\\x88\\xb1', b'nlp']]
+"""
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+# Whitespace: ASCII whitespace plus every Unicode space separator (NBSP, U+3000).
+WHITESPACE_PATTERN = r"[\s\p{Z}]+"
+
+# Punctuation as BERT defines it: all non-alphanumeric ASCII printable
+# characters (such as `$`, `+`, `^`) plus every Unicode punctuation character.
+PUNCTUATION_PATTERN = r"[!-/:-@\[-`{-~\p{P}]"
+
+# The CJK Unified Ideograph blocks that BERT splits into single characters.
+CJK_PATTERN = (
+    r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}"
+    r"\x{2A700}-\x{2B73F}\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}"
+    r"\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]"
+)
+
+# Characters that are deleted outright (tab, newline and carriage return are
+# turned into spaces before this pattern is applied).
+CONTROL_PATTERN = r"[\p{Cc}\p{Cf}\x{FFFD}]"
+
+_KEEP_PATTERN = f"{PUNCTUATION_PATTERN}|{CJK_PATTERN}"
+_SPLIT_PATTERN = f"{WHITESPACE_PATTERN}|{_KEEP_PATTERN}"
+
+
+def normalize(
+    texts: tf.Tensor | str | list[str],
+    lowercase: bool = True,
+    strip_accents: bool = True,
+) -> tf.Tensor:
+    """Cleans, optionally lowercases and optionally strips accents from text.
+
+    Args:
+        texts: a string or string tensor of any shape.
+        lowercase: lowercase the text (Python `str.lower` semantics).
+        strip_accents: remove accents (NFD, then drop combining marks).
+
+    Returns:
+        A string tensor of the same shape.
+
+    Example:
+
+    >>> normalize("Crème\\tBrûlée").numpy().decode()
+    'creme brulee'
+    """
+    texts = tf.convert_to_tensor(texts, dtype=tf.string)
+    texts = tf.strings.regex_replace(texts, r"[\t\n\r]", " ")
+    texts = tf.strings.regex_replace(texts, CONTROL_PATTERN, "")
+    if lowercase:
+        texts = tf.strings.lower(texts, encoding="utf-8")
+    if strip_accents:
+        texts = tf_text.normalize_utf8(texts, "NFD")
+        texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
+    else:
+        texts = tf_text.normalize_utf8(texts, "NFC")
+    return texts
+
+
+def split_words(texts: tf.Tensor | str | list[str]) -> tf.RaggedTensor:
+    """Splits already-normalized text on whitespace, punctuation and CJK.
+
+    Args:
+        texts: a string or a string tensor of shape `[N]`.
+
+    Returns:
+        For `[N]` input, a `tf.RaggedTensor` of shape `[N, (words)]`; for a
+        scalar, a 1-D string tensor of words.
+
+    Example:
+
+    >>> split_words(["hi, there"]).to_list()
+    [[b'hi', b',', b'there']]
+    """
+    texts = tf.convert_to_tensor(texts, dtype=tf.string)
+    return tf_text.regex_split(texts, _SPLIT_PATTERN, _KEEP_PATTERN)
+
+
+def pretokenize(
+    texts: tf.Tensor | str | list[str],
+    lowercase: bool = True,
+    strip_accents: bool = True,
+) -> tf.RaggedTensor:
+    """Normalizes text and splits it into words (BERT BasicTokenizer).
+
+    This is the single pre-tokenizer shared by vocabulary training and
+    tokenization, so both always agree on what a word is.
+
+    Args:
+        texts: a string or a string tensor of shape `[N]`.
+        lowercase: lowercase the text first.
+        strip_accents: strip accents first.
+
+    Returns:
+        A `tf.RaggedTensor` of words of shape `[N, (words)]` (a 1-D string
+        tensor for a scalar input).
+
+    Example:
+
+    >>> pretokenize(["Hello, World!"], lowercase=False).to_list()
+    [[b'Hello', b',', b'World', b'!']]
+    """
+    return split_words(normalize(texts, lowercase, strip_accents))

@@ -1,0 +1,75 @@
+"""Callbacks for long runs: step checkpoints, stopping at a step, throughput."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import tensorflow as tf
+
+
+class CheckpointEveryEpoch(keras.callbacks.Callback):
+    """Saves a ``tf.train.CheckpointManager`` checkpoint after every (step-sized) epoch.
+
+    Runs are fitted in epochs of ``checkpoint_every`` steps, so this writes a
+    checkpoint every ``checkpoint_every`` steps and once more when training
+    ends. The manager writes the files first and then atomically updates its
+    index, so a half-written checkpoint is never taken as the latest.
+    """
+
+    def __init__(self, manager: tf.train.CheckpointManager):
+        super().__init__()
+        self.manager = manager
+
+    def _save(self) -> None:
+        step = int(self.model.optimizer.iterations.numpy())
+        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(
+            f"-{step}"
+        ):
+            self.manager.save(checkpoint_number=step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._save()
+
+    def on_train_end(self, logs=None):
+        self._save()
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stops training once the optimizer has taken ``total_steps`` steps."""
+
+    def __init__(self, total_steps: int):
+        super().__init__()
+        self.total_steps = total_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.total_steps:
+            self.model.stop_training = True
+
+
+class ThroughputMeter(keras.callbacks.Callback):
+    """Measures training tokens per second, leaving out the first (tracing) step.
+
+    Only the time spent in training steps counts, not evaluation.
+    """
+
+    def __init__(self, tokens_per_step: int):
+        super().__init__()
+        self.tokens_per_step = tokens_per_step
+        self.seconds = 0.0
+        self.steps = 0
+        self._seen_first_step = False
+        self._start = 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._seen_first_step:
+            self.seconds += time.perf_counter() - self._start
+            self.steps += 1
+        self._seen_first_step = True
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.steps * self.tokens_per_step / self.seconds if self.seconds else 0.0
