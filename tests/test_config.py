@@ -1,0 +1,78 @@
+"""Config loading: YAML, --set overrides and the errors for bad keys and types."""
+
+import pytest
+
+from tfptlm.config import ConfigError, PretrainConfig, dump_config, load_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_yaml_and_overrides_are_applied_in_order(tmp_path):
+    path = write(tmp_path, "model:\n  size: mini\ntraining:\n  steps: 10\n  learning_rate: 1e-4\n")
+    config = load_config(path, ["training.steps=20", "data.train_files=a.txt"])
+    assert config.model.size == "mini"
+    assert config.training.steps == 20
+    assert config.training.learning_rate == pytest.approx(1e-4)  # "1e-4" is a string to PyYAML
+    assert config.data.train_files == ["a.txt"]
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path):
+    path = write(tmp_path, "training:\n  steps: 10\n  batch_sise: 3\n")
+    with pytest.raises(ConfigError, match=r"config\.yaml, line 3: unknown key 'training\.batch_sise'"):
+        load_config(path)
+
+
+def test_wrong_type_names_key_and_value(tmp_path):
+    path = write(tmp_path, "training:\n  steps: many\n")
+    with pytest.raises(ConfigError, match=r"line 2: 'training\.steps' must be an integer, got 'many'"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="must be true or false"):
+        load_config(None, ["model.norm_first=3"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("training.jit_compile=maybe", "jit_compile must be auto, true or false"),
+        ("training.mixed_precision=int8", "mixed_precision must be one of"),
+        ("data.mask_rate=1.5", "mask_rate must be between 0 and 1"),
+        ("training.steps=0", "training.steps must be positive"),
+        ("training", "expected key=value"),
+        ("model.sizes=tiny", "--set model.sizes=tiny: unknown key 'model.sizes'"),
+    ],
+)
+def test_bad_values_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config(None, [override])
+
+
+def test_jit_compile_accepts_booleans_and_auto():
+    assert load_config(None, ["training.jit_compile=true"]).training.jit_compile is True
+    assert load_config(None, ["training.jit_compile=auto"]).training.jit_compile == "auto"
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "model: [unclosed\n"))
+
+
+def test_dump_then_load_gives_the_same_config(tmp_path):
+    config = load_config(None, ["model.size=small", "data.eval_files=[x.txt, y.txt]"])
+    dump_config(config, tmp_path / "resolved.yaml")
+    assert load_config(tmp_path / "resolved.yaml") == config
+    assert load_config(None) == PretrainConfig()
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    configs = sorted(Path(__file__).parent.parent.glob("configs/*.yaml"))
+    assert configs, "no example configs found"
+    for path in configs:
+        load_config(path)
