@@ -143,10 +143,11 @@ def validate_for_nsp(documents: list[list[str]], files: Sequence[str] | None = N
     Example:
 
     >>> validate_for_nsp([["A.", "B."], ["C."]])
-    >>> validate_for_nsp([["A.", "B."]])
-    Traceback (most recent call last):
-    ...
-    tfptlm.data.text_corpus.CorpusError: ...
+    >>> try:
+    ...     validate_for_nsp([["A.", "B."]])
+    ... except CorpusError as error:
+    ...     print(str(error)[:46])
+    The pretraining corpus has only 1 document in
     """
     source = f"files {list(files)}" if files is not None else "the given documents"
     if not any(documents):

@@ -73,7 +73,10 @@ class TokenizedCorpus:
 
         ``tokenizer.tokenize`` maps a ``[N]`` string tensor to a ragged
         ``[N, (tokens)]`` int tensor; it runs in a parallel ``tf.data`` map.
+        Documents without sentences hold no data and are skipped; sentences
+        that tokenize to nothing are kept (as empty rows).
         """
+        documents = [document for document in documents if len(document)]
         sentences = [sentence for document in documents for sentence in document]
         if not sentences:
             raise ValueError("Cannot build a TokenizedCorpus from documents without sentences.")

@@ -1,1 +1,33 @@
-"""tfptlm.layers."""
+"""tfptlm.layers: attention, embeddings, Transformer blocks and heads.
+
+Example:
+    >>> from tfptlm.layers import TransformerEmbeddings, TransformerEncoderBlock
+    >>> embeddings = TransformerEmbeddings(vocabulary_size=100, hidden_dim=32)
+    >>> block = TransformerEncoderBlock(num_heads=2, intermediate_dim=64)
+    >>> hidden = block(embeddings(np.array([[1, 2, 3]])))
+"""
+
+from tfptlm.layers.attention import (
+    MultiHeadAttention,
+    causal_mask,
+    merge_masks,
+    scaled_dot_product_attention,
+)
+from tfptlm.layers.decoder_block import TransformerDecoderBlock
+from tfptlm.layers.embeddings import TransformerEmbeddings
+from tfptlm.layers.encoder_block import TransformerEncoderBlock
+from tfptlm.layers.heads import MaskedLMHead
+from tfptlm.layers.initializers import DEFAULT_INITIALIZER, clone_initializer
+
+__all__ = [
+    "DEFAULT_INITIALIZER",
+    "MaskedLMHead",
+    "MultiHeadAttention",
+    "TransformerDecoderBlock",
+    "TransformerEmbeddings",
+    "TransformerEncoderBlock",
+    "causal_mask",
+    "clone_initializer",
+    "merge_masks",
+    "scaled_dot_product_attention",
+]

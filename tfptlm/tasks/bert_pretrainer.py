@@ -86,6 +86,16 @@ class BertPretrainer(keras.Model):
         )
         super().compile(optimizer=optimizer, **kwargs)
 
+    def get_compile_config(self) -> dict | None:
+        if self.optimizer is None:
+            return None
+        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
+
+    def compile_from_config(self, config: dict) -> None:
+        """Re-compiles a loaded model with its saved optimizer and the default losses."""
+        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
+        self.optimizer.build(self.trainable_variables)  # so its saved state can load
+
     def get_config(self) -> dict:
         return {
             "name": self.name,

@@ -5,8 +5,8 @@ inside `tf.data` / `tf.function` graphs and inside an exported SavedModel.
 
 The rules follow the original BERT `BasicTokenizer` (and Hugging Face's):
 
-1. control and format characters (Unicode Cc/Cf, U+FFFD) are removed, tabs and
-   newlines become spaces;
+1. tabs and newlines become spaces, then every other "other" character
+   (Unicode category C: control, format, private use) and U+FFFD is removed;
 2. optional lowercasing (`str.lower` semantics, like BERT);
 3. optional accent stripping: NFD decomposition, then combining marks (Mn) are
    dropped; otherwise the text is NFC-normalized;
@@ -40,7 +40,7 @@ CJK_PATTERN = (
 
 # Characters that are deleted outright (tab, newline and carriage return are
 # turned into spaces before this pattern is applied).
-CONTROL_PATTERN = r"[\p{Cc}\p{Cf}\x{FFFD}]"
+CONTROL_PATTERN = r"[\p{C}\x{FFFD}]"
 
 _KEEP_PATTERN = f"{PUNCTUATION_PATTERN}|{CJK_PATTERN}"
 _SPLIT_PATTERN = f"{WHITESPACE_PATTERN}|{_KEEP_PATTERN}"

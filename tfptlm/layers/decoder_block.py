@@ -1,0 +1,214 @@
+"""Transformer decoder block: causal self-attention, cross-attention, feed-forward."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from tfptlm.layers.attention import MultiHeadAttention
+from tfptlm.layers.encoder_block import head_size
+from tfptlm.layers.initializers import (
+    DEFAULT_INITIALIZER,
+    InitializerLike,
+    clone_initializer,
+    serialize_initializer,
+)
+from tfptlm.layers.residual import residual_sublayer
+
+
+@keras.saving.register_keras_serializable(package="tfptlm")
+class TransformerDecoderBlock(keras.layers.Layer):
+    """One Transformer decoder layer (post-LN by default, pre-LN with `norm_first`).
+
+    Post-LN:
+        x = LN(x + Dropout(CausalSelfAttention(x)))
+        x = LN(x + Dropout(CrossAttention(x, encoder_outputs)))   # if given
+        x = LN(x + Dropout(FFN(x)))
+    Pre-LN applies each LN to the sub-layer input instead: x + Dropout(f(LN(x))).
+
+    Sub-layers: `self_attention`, `self_attention_layer_norm`,
+    `cross_attention` and `cross_attention_layer_norm` (only when
+    `use_cross_attention=True`; its key/value kernels take the encoder's
+    hidden size), `intermediate_dense`, `output_dense`, `output_layer_norm`.
+    Use `use_cross_attention=False` for decoder-only models (GPT). When the
+    block has cross-attention but is called without `encoder_outputs`, the
+    cross-attention step is skipped.
+
+    Args: as :class:`TransformerEncoderBlock`, plus
+        use_cross_attention: whether to create the cross-attention sub-layer.
+
+    Call args:
+        inputs: [B, T, H].
+        encoder_outputs: [B, S, H_enc] or None.
+        decoder_padding_mask: [B, T], 1 for real decoder tokens.
+        encoder_padding_mask: [B, S], 1 for real encoder tokens.
+        self_attention_bias: additive, broadcastable to [B, heads, T, T].
+        cross_attention_bias: additive, broadcastable to [B, heads, T, S].
+        use_causal_mask: mask future positions in self-attention.
+
+    Example:
+        >>> block = TransformerDecoderBlock(num_heads=2, intermediate_dim=64)
+        >>> x = np.random.rand(2, 5, 32).astype("float32")
+        >>> memory = np.random.rand(2, 7, 32).astype("float32")
+        >>> tuple(block(x, memory).shape)
+        (2, 5, 32)
+    """
+
+    def __init__(
+        self,
+        num_heads: int,
+        intermediate_dim: int,
+        activation: Any = "gelu",
+        dropout: float = 0.1,
+        attention_dropout: float | None = None,
+        layer_norm_epsilon: float = 1e-12,
+        norm_first: bool = False,
+        kernel_initializer: InitializerLike = DEFAULT_INITIALIZER,
+        use_cross_attention: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.activation = keras.activations.get(activation)
+        self.dropout = dropout
+        self.attention_dropout = dropout if attention_dropout is None else attention_dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.norm_first = norm_first
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.use_cross_attention = use_cross_attention
+
+    def _attention(self, hidden_dim: int, name: str) -> MultiHeadAttention:
+        return MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=head_size(hidden_dim, self.num_heads),
+            dropout=self.attention_dropout,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _layer_norm(self, name: str) -> keras.layers.LayerNormalization:
+        return keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+
+    def _dropout(self, name: str) -> keras.layers.Dropout:
+        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
+
+    def _dense(self, units: int, name: str, activation: Any = None) -> keras.layers.Dense:
+        return keras.layers.Dense(
+            units,
+            activation=activation,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, inputs_shape, encoder_outputs_shape=None) -> None:
+        hidden_dim = inputs_shape[-1]
+        self.self_attention = self._attention(hidden_dim, "self_attention")
+        self.self_attention.build(inputs_shape)
+        self.self_attention_layer_norm = self._layer_norm("self_attention_layer_norm")
+        self.self_attention_layer_norm.build(inputs_shape)
+        self.self_attention_dropout = self._dropout("self_attention_dropout")
+        if self.use_cross_attention:
+            if encoder_outputs_shape is None:
+                encoder_outputs_shape = inputs_shape
+            self.cross_attention = self._attention(hidden_dim, "cross_attention")
+            self.cross_attention.build(inputs_shape, encoder_outputs_shape)
+            self.cross_attention_layer_norm = self._layer_norm("cross_attention_layer_norm")
+            self.cross_attention_layer_norm.build(inputs_shape)
+            self.cross_attention_dropout = self._dropout("cross_attention_dropout")
+        self.intermediate_dense = self._dense(
+            self.intermediate_dim, "intermediate_dense", self.activation
+        )
+        self.intermediate_dense.build(inputs_shape)
+        self.output_dense = self._dense(hidden_dim, "output_dense")
+        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
+        self.output_layer_norm = self._layer_norm("output_layer_norm")
+        self.output_layer_norm.build(inputs_shape)
+        self.output_dropout = self._dropout("output_dropout")
+        self.built = True
+
+    def _feed_forward(self, x: Any) -> Any:
+        return self.output_dense(self.intermediate_dense(x))
+
+    def call(
+        self,
+        inputs: Any,
+        encoder_outputs: Any = None,
+        decoder_padding_mask: Any = None,
+        encoder_padding_mask: Any = None,
+        self_attention_bias: Any = None,
+        cross_attention_bias: Any = None,
+        use_causal_mask: bool = True,
+        training: bool | None = None,
+    ) -> Any:
+        if encoder_outputs is not None and not self.use_cross_attention:
+            raise ValueError(
+                f"Layer '{self.name}' was created with use_cross_attention=False "
+                "but received encoder_outputs."
+            )
+
+        def self_attend(x: Any) -> Any:
+            return self.self_attention(
+                x,
+                padding_mask=decoder_padding_mask,
+                attention_bias=self_attention_bias,
+                use_causal_mask=use_causal_mask,
+                training=training,
+            )
+
+        def cross_attend(x: Any) -> Any:
+            return self.cross_attention(
+                x,
+                encoder_outputs,
+                padding_mask=encoder_padding_mask,
+                attention_bias=cross_attention_bias,
+                training=training,
+            )
+
+        x = residual_sublayer(
+            inputs,
+            self_attend,
+            self.self_attention_layer_norm,
+            self.self_attention_dropout,
+            self.norm_first,
+            training,
+        )
+        if encoder_outputs is not None:
+            x = residual_sublayer(
+                x,
+                cross_attend,
+                self.cross_attention_layer_norm,
+                self.cross_attention_dropout,
+                self.norm_first,
+                training,
+            )
+        return residual_sublayer(
+            x,
+            self._feed_forward,
+            self.output_layer_norm,
+            self.output_dropout,
+            self.norm_first,
+            training,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "activation": keras.activations.serialize(self.activation),
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "norm_first": self.norm_first,
+                "kernel_initializer": serialize_initializer(self.kernel_initializer),
+                "use_cross_attention": self.use_cross_attention,
+            }
+        )
+        return config

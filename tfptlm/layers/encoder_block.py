@@ -1,0 +1,182 @@
+"""Transformer encoder block: self-attention + feed-forward, post-LN or pre-LN."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from tfptlm.layers.attention import MultiHeadAttention
+from tfptlm.layers.initializers import (
+    DEFAULT_INITIALIZER,
+    InitializerLike,
+    clone_initializer,
+    serialize_initializer,
+)
+from tfptlm.layers.residual import residual_sublayer
+
+
+def head_size(hidden_dim: int, num_heads: int) -> int:
+    """Returns hidden_dim // num_heads, or raises if it does not divide evenly."""
+    if hidden_dim % num_heads != 0:
+        raise ValueError(
+            f"The hidden size ({hidden_dim}) must be divisible by num_heads "
+            f"({num_heads})."
+        )
+    return hidden_dim // num_heads
+
+
+@keras.saving.register_keras_serializable(package="tfptlm")
+class TransformerEncoderBlock(keras.layers.Layer):
+    """One Transformer encoder layer (BERT layout by default).
+
+    Post-LN (`norm_first=False`, BERT):
+        x = LN(x + Dropout(SelfAttention(x)))
+        x = LN(x + Dropout(FFN(x)))
+    Pre-LN (`norm_first=True`):
+        x = x + Dropout(SelfAttention(LN(x)))
+        x = x + Dropout(FFN(LN(x)))
+    with FFN(x) = output_dense(activation(intermediate_dense(x))).
+
+    The hidden size comes from the input; head size = hidden // num_heads.
+    Sub-layers: `self_attention` (:class:`MultiHeadAttention`),
+    `self_attention_layer_norm`, `intermediate_dense` [H, intermediate_dim],
+    `output_dense` [intermediate_dim, H], `output_layer_norm`.
+
+    Args:
+        num_heads: attention heads.
+        intermediate_dim: inner size of the feed-forward network.
+        activation: feed-forward activation; "gelu" is the exact (erf) GELU.
+        dropout: dropout after each sub-layer.
+        attention_dropout: dropout on attention probabilities; defaults to `dropout`.
+        layer_norm_epsilon: epsilon of the layer norms.
+        norm_first: pre-LN when True, post-LN when False.
+        kernel_initializer: for all dense kernels (biases start at zero).
+
+    Call args:
+        inputs: [B, T, H]. padding_mask: [B, T], 1 for real tokens.
+        attention_mask: [B, T, T]. attention_bias: broadcastable to [B, heads, T, T].
+
+    Example:
+        >>> block = TransformerEncoderBlock(num_heads=2, intermediate_dim=64)
+        >>> x = np.random.rand(2, 6, 32).astype("float32")
+        >>> tuple(block(x, padding_mask=np.ones((2, 6))).shape)
+        (2, 6, 32)
+    """
+
+    def __init__(
+        self,
+        num_heads: int,
+        intermediate_dim: int,
+        activation: Any = "gelu",
+        dropout: float = 0.1,
+        attention_dropout: float | None = None,
+        layer_norm_epsilon: float = 1e-12,
+        norm_first: bool = False,
+        kernel_initializer: InitializerLike = DEFAULT_INITIALIZER,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.activation = keras.activations.get(activation)
+        self.dropout = dropout
+        self.attention_dropout = dropout if attention_dropout is None else attention_dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.norm_first = norm_first
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def _layer_norm(self, name: str) -> keras.layers.LayerNormalization:
+        return keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+
+    def _dropout(self, name: str) -> keras.layers.Dropout:
+        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
+
+    def _dense(self, units: int, name: str, activation: Any = None) -> keras.layers.Dense:
+        return keras.layers.Dense(
+            units,
+            activation=activation,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, inputs_shape) -> None:
+        hidden_dim = inputs_shape[-1]
+        self.self_attention = MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=head_size(hidden_dim, self.num_heads),
+            dropout=self.attention_dropout,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name="self_attention",
+        )
+        self.self_attention.build(inputs_shape)
+        self.self_attention_layer_norm = self._layer_norm("self_attention_layer_norm")
+        self.self_attention_layer_norm.build(inputs_shape)
+        self.self_attention_dropout = self._dropout("self_attention_dropout")
+        self.intermediate_dense = self._dense(
+            self.intermediate_dim, "intermediate_dense", self.activation
+        )
+        self.intermediate_dense.build(inputs_shape)
+        self.output_dense = self._dense(hidden_dim, "output_dense")
+        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
+        self.output_layer_norm = self._layer_norm("output_layer_norm")
+        self.output_layer_norm.build(inputs_shape)
+        self.output_dropout = self._dropout("output_dropout")
+        self.built = True
+
+    def _feed_forward(self, x: Any) -> Any:
+        return self.output_dense(self.intermediate_dense(x))
+
+    def call(
+        self,
+        inputs: Any,
+        padding_mask: Any = None,
+        attention_mask: Any = None,
+        attention_bias: Any = None,
+        training: bool | None = None,
+    ) -> Any:
+        def attend(x: Any) -> Any:
+            return self.self_attention(
+                x,
+                padding_mask=padding_mask,
+                attention_mask=attention_mask,
+                attention_bias=attention_bias,
+                training=training,
+            )
+
+        x = residual_sublayer(
+            inputs,
+            attend,
+            self.self_attention_layer_norm,
+            self.self_attention_dropout,
+            self.norm_first,
+            training,
+        )
+        return residual_sublayer(
+            x,
+            self._feed_forward,
+            self.output_layer_norm,
+            self.output_dropout,
+            self.norm_first,
+            training,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "activation": keras.activations.serialize(self.activation),
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "norm_first": self.norm_first,
+                "kernel_initializer": serialize_initializer(self.kernel_initializer),
+            }
+        )
+        return config

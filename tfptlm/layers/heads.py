@@ -1,0 +1,130 @@
+"""Output heads on top of a Transformer encoder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from tfptlm.layers.initializers import (
+    DEFAULT_INITIALIZER,
+    InitializerLike,
+    clone_initializer,
+    serialize_initializer,
+)
+
+
+@keras.saving.register_keras_serializable(package="tfptlm")
+class MaskedLMHead(keras.layers.Layer):
+    """Masked language model head: predicts the token at each masked position.
+
+    x = sequence_output gathered at mask_positions            [B, P, H]
+    x = LN(activation(transform_dense(x)))                    [B, P, E]
+    logits = x @ W + output_bias                              [B, P, V], float32
+
+    With `token_embedding` (a `keras.layers.Embedding`), W is the transpose
+    of its `.embeddings` [V, E] (weight tying) and E is its output_dim (so an
+    ALBERT-style factorized embedding works too); otherwise the head owns an
+    `output_kernel` [H, V] and E = H.
+
+    `get_config` does not contain `token_embedding`: the model that owns
+    both layers must pass the embedding again when it is rebuilt (in its own
+    `__init__`/`from_config`). Deserialized alone, the head is untied.
+
+    Args:
+        vocabulary_size: number of output tokens V.
+        token_embedding: optional embedding layer to tie the output weights to.
+        intermediate_activation: activation after `transform_dense`.
+        layer_norm_epsilon: epsilon of `transform_layer_norm`.
+        kernel_initializer: for `transform_dense` and `output_kernel`.
+
+    Call args:
+        sequence_output: [B, T, H] encoder output.
+        mask_positions: int [B, P], indices into T of the masked tokens.
+
+    Example:
+        >>> embedding = keras.layers.Embedding(100, 32)
+        >>> head = MaskedLMHead(100, token_embedding=embedding)
+        >>> hidden = embedding(np.array([[1, 2, 3, 4]]))
+        >>> tuple(head(hidden, np.array([[0, 2]])).shape)
+        (1, 2, 100)
+    """
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        token_embedding: keras.layers.Embedding | None = None,
+        intermediate_activation: Any = "gelu",
+        layer_norm_epsilon: float = 1e-12,
+        kernel_initializer: InitializerLike = DEFAULT_INITIALIZER,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if token_embedding is not None and token_embedding.input_dim != vocabulary_size:
+            raise ValueError(
+                f"vocabulary_size={vocabulary_size} does not match the tied "
+                f"token_embedding's input_dim={token_embedding.input_dim}."
+            )
+        self.vocabulary_size = vocabulary_size
+        self.token_embedding = token_embedding
+        self.intermediate_activation = keras.activations.get(intermediate_activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, sequence_output_shape) -> None:
+        hidden_dim = sequence_output_shape[-1]
+        transform_dim = hidden_dim
+        if self.token_embedding is not None:
+            transform_dim = self.token_embedding.output_dim
+        self.transform_dense = keras.layers.Dense(
+            transform_dim,
+            activation=self.intermediate_activation,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name="transform_dense",
+        )
+        self.transform_dense.build((None, None, hidden_dim))
+        self.transform_layer_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="transform_layer_norm",
+        )
+        self.transform_layer_norm.build((None, None, transform_dim))
+        self.output_kernel = None
+        if self.token_embedding is None:
+            self.output_kernel = self.add_weight(
+                shape=(transform_dim, self.vocabulary_size),
+                initializer=clone_initializer(self.kernel_initializer),
+                name="output_kernel",
+            )
+        self.output_bias = self.add_weight(
+            shape=(self.vocabulary_size,), initializer="zeros", name="output_bias"
+        )
+        self.built = True
+
+    def call(self, sequence_output: Any, mask_positions: Any) -> Any:
+        positions = ops.expand_dims(ops.cast(mask_positions, "int32"), -1)
+        x = ops.take_along_axis(sequence_output, positions, axis=1)
+        x = self.transform_layer_norm(self.transform_dense(x))
+        if self.token_embedding is not None:
+            kernel = ops.transpose(self.token_embedding.embeddings)
+        else:
+            kernel = self.output_kernel
+        logits = ops.matmul(x, ops.cast(kernel, x.dtype))
+        logits = logits + ops.cast(self.output_bias, x.dtype)
+        return ops.cast(logits, "float32")
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "intermediate_activation": keras.activations.serialize(
+                    self.intermediate_activation
+                ),
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": serialize_initializer(self.kernel_initializer),
+            }
+        )
+        return config

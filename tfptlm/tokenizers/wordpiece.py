@@ -1,0 +1,319 @@
+"""WordPiece tokenizer: BERT pre-tokenization + tensorflow-text FastWordpiece.
+
+Example:
+
+>>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+...          "un", "##aff", "##able", "!"]
+>>> tokenizer = WordPieceTokenizer(vocab)
+>>> tokenizer.tokenize("Unaffable!").numpy().tolist()
+[5, 6, 7, 8]
+>>> tokenizer.detokenize([5, 6, 7, 8]).numpy()
+b'unaffable !'
+"""
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from tfptlm.tokenizers.normalization import pretokenize
+from tfptlm.tokenizers.vocabulary import check_vocabulary
+from tfptlm.tokenizers.vocabulary import read_vocabulary
+from tfptlm.tokenizers.vocabulary import write_vocabulary
+
+VOCABULARY_FILE = "vocab.txt"
+CONFIG_FILE = "tokenizer.json"
+HF_CONFIG_FILE = "tokenizer_config.json"
+
+
+class WordPieceTokenizer(tf.Module):
+    """Turns raw strings into WordPiece ids, in eager mode or in any TF graph.
+
+    Text is normalized and split into words by `pretokenize` (BERT
+    BasicTokenizer rules: optional lowercasing and accent stripping,
+    punctuation and CJK ideographs split off), then each word is split into
+    pieces by `tensorflow_text.FastWordpieceTokenizer`. A word that cannot be
+    split, or is longer than `max_bytes_per_word`, becomes `unknown_token`.
+
+    The tokenizer is a `tf.Module`, so it can be attached to a model and
+    exported in a SavedModel; it only uses TF and tensorflow-text ops.
+
+    Args:
+        vocabulary: list of tokens (id = position) or path to a `vocab.txt`.
+        lowercase: lowercase the text before splitting.
+        strip_accents: remove accents before splitting.
+        unknown_token, pad_token, cls_token, sep_token, mask_token: the
+            special tokens; each must be in the vocabulary (ids are looked up,
+            never assumed).
+        suffix_indicator: prefix of word-continuation pieces.
+        max_bytes_per_word: longer words become `unknown_token`.
+
+    Example:
+
+    >>> tokenizer = WordPieceTokenizer("vocab.txt")          # doctest: +SKIP
+    >>> tokenizer(["Hello world!", "我爱NLP"])                # doctest: +SKIP
+    <tf.RaggedTensor [[7592, 2088, 999], [1855, 100, 17953, 2361]]>
+    """
+
+    def __init__(
+        self,
+        vocabulary: list[str] | str,
+        lowercase: bool = True,
+        strip_accents: bool = True,
+        unknown_token: str = "[UNK]",
+        pad_token: str = "[PAD]",
+        cls_token: str = "[CLS]",
+        sep_token: str = "[SEP]",
+        mask_token: str = "[MASK]",
+        suffix_indicator: str = "##",
+        max_bytes_per_word: int = 100,
+    ):
+        super().__init__(name="word_piece_tokenizer")
+        if isinstance(vocabulary, (str, os.PathLike)):
+            vocabulary = read_vocabulary(os.fspath(vocabulary))
+        vocabulary = list(vocabulary)
+        special_tokens = [unknown_token, pad_token, cls_token, sep_token, mask_token]
+        check_vocabulary(vocabulary, special_tokens)
+
+        self.lowercase = lowercase
+        self.strip_accents = strip_accents
+        self.unknown_token = unknown_token
+        self.pad_token = pad_token
+        self.cls_token = cls_token
+        self.sep_token = sep_token
+        self.mask_token = mask_token
+        self.suffix_indicator = suffix_indicator
+        self.max_bytes_per_word = max_bytes_per_word
+        # Tuples of plain Python values are not tracked as TF state.
+        self._vocabulary = tuple(vocabulary)
+        self._token_to_id = {token: i for i, token in enumerate(vocabulary)}
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            vocab=vocabulary,
+            suffix_indicator=suffix_indicator,
+            max_bytes_per_word=max_bytes_per_word,
+            token_out_type=tf.int32,
+            unknown_token=unknown_token,
+            no_pretokenization=True,
+            support_detokenization=True,
+        )
+
+    # -- tokenization ------------------------------------------------------
+
+    def tokenize(self, texts: str | list[str] | tf.Tensor) -> tf.RaggedTensor:
+        """Tokenizes strings into int32 ids.
+
+        Args:
+            texts: a string, a list of strings, or a string tensor `[N]`.
+
+        Returns:
+            A `tf.RaggedTensor` `[N, (tokens)]` of int32 ids; for a single
+            string, a 1-D int32 tensor.
+
+        Example:
+
+        >>> tokenizer(["Unaffable!", ""]).to_list()        # doctest: +SKIP
+        [[5, 6, 7, 8], []]
+        """
+        words = pretokenize(texts, self.lowercase, self.strip_accents)
+        pieces = self._wordpiece.tokenize(words)
+        # [..., (words), (pieces)] -> [..., (tokens)]
+        return pieces.merge_dims(-2, -1)
+
+    def __call__(self, texts: str | list[str] | tf.Tensor) -> tf.RaggedTensor:
+        """Same as `tokenize`."""
+        return self.tokenize(texts)
+
+    def detokenize(self, ids: Any) -> tf.Tensor:
+        """Joins ids back into text, for display.
+
+        Pieces are glued to their word, words are separated by one space and
+        `pad_token` ids are dropped (so padded dense batches work).
+
+        Args:
+            ids: a `tf.RaggedTensor` or dense tensor `[N, (tokens)]`, or a 1-D
+                tensor or list of ids.
+
+        Returns:
+            A string tensor `[N]` (a scalar string for 1-D input).
+
+        Example:
+
+        >>> tokenizer.detokenize([[5, 6, 7, 0, 0]]).numpy()  # doctest: +SKIP
+        array([b'unaffable'], dtype=object)
+        """
+        if not isinstance(ids, (tf.Tensor, tf.RaggedTensor)):
+            ids = tf.ragged.constant(ids, dtype=tf.int32)
+        ids = tf.cast(ids, tf.int32)
+        if ids.shape.rank == 1:
+            ids = tf.boolean_mask(ids, ids != self.pad_id)
+        else:
+            ids = tf.ragged.boolean_mask(ids, ids != self.pad_id)
+        return self._wordpiece.detokenize(ids)
+
+    # -- vocabulary ---------------------------------------------------------
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """The tokens, in id order (a copy)."""
+        return list(self._vocabulary)
+
+    @property
+    def vocabulary_size(self) -> int:
+        """The number of tokens."""
+        return len(self._vocabulary)
+
+    def id_to_token(self, token_id: int) -> str:
+        """Returns the token with id `token_id` (ValueError if out of range)."""
+        if not 0 <= int(token_id) < len(self._vocabulary):
+            raise ValueError(
+                f"Token id {token_id} is out of range [0, {len(self._vocabulary)})."
+            )
+        return self._vocabulary[int(token_id)]
+
+    def token_to_id(self, token: str) -> int:
+        """Returns the id of `token` (ValueError if it is not in the vocabulary)."""
+        if token not in self._token_to_id:
+            raise ValueError(f"Token {token!r} is not in the vocabulary.")
+        return self._token_to_id[token]
+
+    @property
+    def pad_id(self) -> int:
+        return self.token_to_id(self.pad_token)
+
+    @property
+    def unk_id(self) -> int:
+        return self.token_to_id(self.unknown_token)
+
+    @property
+    def cls_id(self) -> int:
+        return self.token_to_id(self.cls_token)
+
+    @property
+    def sep_id(self) -> int:
+        return self.token_to_id(self.sep_token)
+
+    @property
+    def mask_id(self) -> int:
+        return self.token_to_id(self.mask_token)
+
+    @property
+    def special_token_ids(self) -> list[int]:
+        """Ids of [PAD], [UNK], [CLS], [SEP], [MASK] (in that order)."""
+        return [self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id]
+
+    # -- saving -------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor options, without the vocabulary."""
+        return {
+            "lowercase": self.lowercase,
+            "strip_accents": self.strip_accents,
+            "unknown_token": self.unknown_token,
+            "pad_token": self.pad_token,
+            "cls_token": self.cls_token,
+            "sep_token": self.sep_token,
+            "mask_token": self.mask_token,
+            "suffix_indicator": self.suffix_indicator,
+            "max_bytes_per_word": self.max_bytes_per_word,
+        }
+
+    def save(self, directory: str) -> None:
+        """Writes `vocab.txt` and `tokenizer.json` (the options) to `directory`.
+
+        Example:
+
+        >>> tokenizer.save("my_tokenizer")                  # doctest: +SKIP
+        >>> WordPieceTokenizer.load("my_tokenizer")         # doctest: +SKIP
+        """
+        os.makedirs(directory, exist_ok=True)
+        write_vocabulary(self._vocabulary, os.path.join(directory, VOCABULARY_FILE))
+        config = {"type": "wordpiece", **self.get_config()}
+        with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+
+    @classmethod
+    def load(cls, directory: str) -> "WordPieceTokenizer":
+        """Restores a tokenizer written by `save`, or a Hugging Face BERT folder.
+
+        A folder with only `vocab.txt` uses the defaults; a Hugging Face
+        `tokenizer_config.json` (or HF `tokenizer.json`) there supplies
+        `do_lower_case` / `strip_accents`.
+        """
+        vocabulary_path = os.path.join(directory, VOCABULARY_FILE)
+        if not os.path.isfile(vocabulary_path):
+            raise FileNotFoundError(
+                f"No {VOCABULARY_FILE} in {directory!r}: cannot load a WordPiece "
+                "tokenizer from it."
+            )
+        options = _read_tfptlm_options(directory)
+        if options is None:
+            options = _read_hugging_face_options(directory)
+        return cls(vocabulary_path, **options)
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    """Returns the JSON object in `path`, or None if there is no such file."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object.")
+    return data
+
+
+def _read_tfptlm_options(directory: str) -> dict[str, Any] | None:
+    """Options from a tfptlm `tokenizer.json`, or None if there is none.
+
+    A Hugging Face `tokenizer.json` (it has a "model" entry) is not ours and
+    gives None.
+    """
+    path = os.path.join(directory, CONFIG_FILE)
+    config = _read_json(path)
+    if config is None or "model" in config:
+        return None
+    if config.get("type") != "wordpiece":
+        raise ValueError(
+            f"{path} describes a {config.get('type')!r} tokenizer, not 'wordpiece'."
+        )
+    options = {key: value for key, value in config.items() if key != "type"}
+    unknown = set(options) - set(_DEFAULT_OPTIONS)
+    if unknown:
+        raise ValueError(f"{path}: unknown field(s) {sorted(unknown)}.")
+    return options
+
+
+def _read_hugging_face_options(directory: str) -> dict[str, Any]:
+    """Lowercasing options of a Hugging Face BERT tokenizer folder.
+
+    Hugging Face strips accents exactly when it lowercases unless
+    `strip_accents` is set, so the same rule is applied here.
+    """
+    lowercase = None
+    strip_accents = None
+    hf_config = _read_json(os.path.join(directory, HF_CONFIG_FILE)) or {}
+    if "do_lower_case" in hf_config:
+        lowercase = bool(hf_config["do_lower_case"])
+        strip_accents = hf_config.get("strip_accents")
+    else:
+        hf_tokenizer = _read_json(os.path.join(directory, CONFIG_FILE)) or {}
+        normalizer = hf_tokenizer.get("normalizer") or {}
+        if normalizer.get("type") == "BertNormalizer":
+            lowercase = bool(normalizer.get("lowercase", True))
+            strip_accents = normalizer.get("strip_accents")
+    if lowercase is None:
+        return {}
+    if strip_accents is None:
+        strip_accents = lowercase
+    return {"lowercase": lowercase, "strip_accents": bool(strip_accents)}
+
+
+_DEFAULT_OPTIONS = WordPieceTokenizer(
+    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+).get_config()
