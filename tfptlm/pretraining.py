@@ -169,6 +169,7 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
         repeat=False,
         seed=training.seed,
         deterministic_eval=True,
+        drop_remainder=False,
         **dataset_options,
     ).take(training.eval_batches)
 

@@ -11,6 +11,7 @@ Example:
 b'unaffable !'
 """
 
+import inspect
 import json
 import os
 from typing import Any
@@ -143,8 +144,10 @@ class WordPieceTokenizer(tf.Module):
         >>> tokenizer.detokenize([[5, 6, 7, 0, 0]]).numpy()  # doctest: +SKIP
         array([b'unaffable'], dtype=object)
         """
-        if not isinstance(ids, (tf.Tensor, tf.RaggedTensor)):
+        if isinstance(ids, (list, tuple)):
             ids = tf.ragged.constant(ids, dtype=tf.int32)
+        elif not isinstance(ids, tf.RaggedTensor):
+            ids = tf.convert_to_tensor(ids)
         ids = tf.cast(ids, tf.int32)
         if ids.shape.rank == 1:
             ids = tf.boolean_mask(ids, ids != self.pad_id)
@@ -253,67 +256,3 @@ class WordPieceTokenizer(tf.Module):
             options = _read_hugging_face_options(directory)
         return cls(vocabulary_path, **options)
 
-
-def _read_json(path: str) -> dict[str, Any] | None:
-    """Returns the JSON object in `path`, or None if there is no such file."""
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object.")
-    return data
-
-
-def _read_tfptlm_options(directory: str) -> dict[str, Any] | None:
-    """Options from a tfptlm `tokenizer.json`, or None if there is none.
-
-    A Hugging Face `tokenizer.json` (it has a "model" entry) is not ours and
-    gives None.
-    """
-    path = os.path.join(directory, CONFIG_FILE)
-    config = _read_json(path)
-    if config is None or "model" in config:
-        return None
-    if config.get("type") != "wordpiece":
-        raise ValueError(
-            f"{path} describes a {config.get('type')!r} tokenizer, not 'wordpiece'."
-        )
-    options = {key: value for key, value in config.items() if key != "type"}
-    unknown = set(options) - set(_DEFAULT_OPTIONS)
-    if unknown:
-        raise ValueError(f"{path}: unknown field(s) {sorted(unknown)}.")
-    return options
-
-
-def _read_hugging_face_options(directory: str) -> dict[str, Any]:
-    """Lowercasing options of a Hugging Face BERT tokenizer folder.
-
-    Hugging Face strips accents exactly when it lowercases unless
-    `strip_accents` is set, so the same rule is applied here.
-    """
-    lowercase = None
-    strip_accents = None
-    hf_config = _read_json(os.path.join(directory, HF_CONFIG_FILE)) or {}
-    if "do_lower_case" in hf_config:
-        lowercase = bool(hf_config["do_lower_case"])
-        strip_accents = hf_config.get("strip_accents")
-    else:
-        hf_tokenizer = _read_json(os.path.join(directory, CONFIG_FILE)) or {}
-        normalizer = hf_tokenizer.get("normalizer") or {}
-        if normalizer.get("type") == "BertNormalizer":
-            lowercase = bool(normalizer.get("lowercase", True))
-            strip_accents = normalizer.get("strip_accents")
-    if lowercase is None:
-        return {}
-    if strip_accents is None:
-        strip_accents = lowercase
-    return {"lowercase": lowercase, "strip_accents": bool(strip_accents)}
-
-
-_DEFAULT_OPTIONS = WordPieceTokenizer(
-    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-).get_config()
