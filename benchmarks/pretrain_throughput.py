@@ -581,9 +581,9 @@ def write_markdown(report: dict, path: Path) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=None, help="steps per timed block (default 4)")
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps (default 3)")
+    parser.add_argument("--steps", type=int, default=None, help="steps per timed block (default 3)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 4)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps, the first one traces/compiles (default 2)")
     parser.add_argument("--batch-size", type=int, default=None, help="default 32")
     parser.add_argument("--sequence-length", type=int, default=None, help="default 128")
     parser.add_argument("--num-predictions", type=int, default=None, help="default 20")
@@ -619,7 +619,7 @@ def parse_args(argv=None):
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    defaults = dict(steps=4, rounds=3, warmup=3, batch_size=32, sequence_length=128, num_predictions=20)
+    defaults = dict(steps=3, rounds=4, warmup=2, batch_size=32, sequence_length=128, num_predictions=20)
     if args.quick:
         defaults = dict(steps=1, rounds=1, warmup=1, batch_size=4, sequence_length=32, num_predictions=4)
     for key, value in defaults.items():

@@ -12,7 +12,6 @@ b'unaffable !'
 """
 
 import inspect
-import json
 import os
 from typing import Any
 
@@ -23,10 +22,9 @@ from tfptlm.tokenizers.normalization import pretokenize
 from tfptlm.tokenizers.vocabulary import check_vocabulary
 from tfptlm.tokenizers.vocabulary import read_vocabulary
 from tfptlm.tokenizers.vocabulary import write_vocabulary
-
-VOCABULARY_FILE = "vocab.txt"
-CONFIG_FILE = "tokenizer.json"
-HF_CONFIG_FILE = "tokenizer_config.json"
+from tfptlm.tokenizers.wordpiece_files import VOCABULARY_FILE
+from tfptlm.tokenizers.wordpiece_files import read_options
+from tfptlm.tokenizers.wordpiece_files import write_options
 
 
 class WordPieceTokenizer(tf.Module):
@@ -232,18 +230,15 @@ class WordPieceTokenizer(tf.Module):
         """
         os.makedirs(directory, exist_ok=True)
         write_vocabulary(self._vocabulary, os.path.join(directory, VOCABULARY_FILE))
-        config = {"type": "wordpiece", **self.get_config()}
-        with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as f:
-            json.dump(config, f, indent=2, ensure_ascii=False)
-            f.write("\n")
+        write_options(directory, self.get_config())
 
     @classmethod
     def load(cls, directory: str) -> "WordPieceTokenizer":
         """Restores a tokenizer written by `save`, or a Hugging Face BERT folder.
 
-        A folder with only `vocab.txt` uses the defaults; a Hugging Face
-        `tokenizer_config.json` (or HF `tokenizer.json`) there supplies
-        `do_lower_case` / `strip_accents`.
+        A folder with only `vocab.txt` uses the defaults; in a Hugging Face
+        folder, `tokenizer_config.json` (`do_lower_case`, `strip_accents`,
+        special tokens) or the Hugging Face `tokenizer.json` supplies options.
         """
         vocabulary_path = os.path.join(directory, VOCABULARY_FILE)
         if not os.path.isfile(vocabulary_path):
@@ -251,8 +246,5 @@ class WordPieceTokenizer(tf.Module):
                 f"No {VOCABULARY_FILE} in {directory!r}: cannot load a WordPiece "
                 "tokenizer from it."
             )
-        options = _read_tfptlm_options(directory)
-        if options is None:
-            options = _read_hugging_face_options(directory)
-        return cls(vocabulary_path, **options)
-
+        option_names = tuple(inspect.signature(cls).parameters)[1:]
+        return cls(vocabulary_path, **read_options(directory, option_names))
