@@ -185,6 +185,7 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
             initial_epoch=start_step // steps_per_epoch,
             steps_per_epoch=steps_per_epoch,
             validation_data=eval_dataset,
+            shuffle=False,  # the dataset shuffles itself, every epoch
             callbacks=[
                 StopAtStep(training.steps),
                 CheckpointEveryEpoch(manager),

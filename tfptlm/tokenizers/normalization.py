@@ -16,9 +16,10 @@ The rules follow the original BERT `BasicTokenizer` (and Hugging Face's):
 Example:
 
 >>> words = pretokenize(["Café au lait, s'il vous plaît!", "我爱NLP"])
->>> words.to_list()
-[[b'cafe', b'au', b'lait', b',', b's', b"'", b'il', b'vous', b'plait', b'!'],
- [b'\\xe6\\x88\\x91', b'\\xe7\\x88\\xb1', b'nlp']]
+>>> [word.decode() for word in words[0].numpy()]
+['cafe', 'au', 'lait', ',', 's', "'", 'il', 'vous', 'plait', '!']
+>>> [word.decode() for word in words[1].numpy()]
+['我', '爱', 'nlp']
 """
 
 import tensorflow as tf
@@ -95,6 +96,8 @@ def split_words(texts: tf.Tensor | str | list[str]) -> tf.RaggedTensor:
     [[b'hi', b',', b'there']]
     """
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
+    if texts.shape.rank == 0:  # regex_split would return shape [1, (words)]
+        return split_words(texts[tf.newaxis])[0]
     return tf_text.regex_split(texts, _SPLIT_PATTERN, _KEEP_PATTERN)
 
 

@@ -32,7 +32,10 @@ def expand_files(files: list[str] | str) -> list[str]:
     paths = []
     for pattern in patterns:
         pattern = os.fspath(pattern)
-        matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        if os.path.isfile(pattern):  # also a literal name such as "a[1].txt"
+            matches = [pattern]
+        else:
+            matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
         if not matches:
             raise FileNotFoundError(f"No file matches {pattern!r}.")
         paths.extend(matches)

@@ -51,14 +51,14 @@ class WordPieceTokenizer(tf.Module):
 
     Example:
 
-    >>> tokenizer = WordPieceTokenizer("vocab.txt")          # doctest: +SKIP
-    >>> tokenizer(["Hello world!", "我爱NLP"])                # doctest: +SKIP
-    <tf.RaggedTensor [[7592, 2088, 999], [1855, 100, 17953, 2361]]>
+    >>> tokenizer = WordPieceTokenizer.load("bert-base-uncased")  # doctest: +SKIP
+    >>> tokenizer(["Hello world!"])                              # doctest: +SKIP
+    <tf.RaggedTensor [[7592, 2088, 999]]>
     """
 
     def __init__(
         self,
-        vocabulary: list[str] | str,
+        vocabulary: list[str] | str | os.PathLike,
         lowercase: bool = True,
         strip_accents: bool = True,
         unknown_token: str = "[UNK]",
@@ -85,7 +85,7 @@ class WordPieceTokenizer(tf.Module):
         self.mask_token = mask_token
         self.suffix_indicator = suffix_indicator
         self.max_bytes_per_word = max_bytes_per_word
-        # Tuples of plain Python values are not tracked as TF state.
+        # Python-side lookups; only the FastWordpiece model is graph state.
         self._vocabulary = tuple(vocabulary)
         self._token_to_id = {token: i for i, token in enumerate(vocabulary)}
         self._wordpiece = tf_text.FastWordpieceTokenizer(
@@ -220,7 +220,7 @@ class WordPieceTokenizer(tf.Module):
             "max_bytes_per_word": self.max_bytes_per_word,
         }
 
-    def save(self, directory: str) -> None:
+    def save(self, directory: str | os.PathLike) -> None:
         """Writes `vocab.txt` and `tokenizer.json` (the options) to `directory`.
 
         Example:
@@ -233,13 +233,14 @@ class WordPieceTokenizer(tf.Module):
         write_options(directory, self.get_config())
 
     @classmethod
-    def load(cls, directory: str) -> "WordPieceTokenizer":
+    def load(cls, directory: str | os.PathLike) -> "WordPieceTokenizer":
         """Restores a tokenizer written by `save`, or a Hugging Face BERT folder.
 
         A folder with only `vocab.txt` uses the defaults; in a Hugging Face
         folder, `tokenizer_config.json` (`do_lower_case`, `strip_accents`,
         special tokens) or the Hugging Face `tokenizer.json` supplies options.
         """
+        directory = os.fspath(directory)
         vocabulary_path = os.path.join(directory, VOCABULARY_FILE)
         if not os.path.isfile(vocabulary_path):
             raise FileNotFoundError(

@@ -32,7 +32,7 @@ _HF_SPECIAL_TOKENS = {
 }
 
 
-def write_options(directory: str, options: dict[str, Any]) -> None:
+def write_options(directory: str | os.PathLike, options: dict[str, Any]) -> None:
     """Writes `options` to `directory/tokenizer.json` with the tokenizer type."""
     os.makedirs(directory, exist_ok=True)
     config = {"type": TOKENIZER_TYPE, **options}

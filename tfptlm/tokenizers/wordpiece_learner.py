@@ -14,6 +14,7 @@ Example:
 ['[UNK]', 'e', 'l', 'n']
 """
 
+import collections
 from collections.abc import Mapping, Sequence
 
 import tqdm
@@ -34,7 +35,7 @@ def learn_vocabulary(
     vocab_size: int,
     reserved_tokens: Sequence[str],
     suffix_indicator: str = "##",
-    max_unique_characters: int = 1000,
+    character_coverage: float = 1.0,
     show_progress: bool = False,
 ) -> list[str]:
     """Learns the largest WordPiece vocabulary of at most `vocab_size` tokens.
@@ -44,17 +45,30 @@ def learn_vocabulary(
         vocab_size: the maximum number of tokens, reserved tokens included.
         reserved_tokens: tokens placed first, in order.
         suffix_indicator: prefix of word-continuation pieces.
-        max_unique_characters: only the most frequent characters are kept
-            (each becomes two tokens, `c` and `##c`); words with other
-            characters are ignored.
+        character_coverage: keep the most frequent characters that together
+            make up this fraction of the text (as SentencePiece does; 1.0
+            keeps all, lower it for noisy text); words with other characters
+            are not learned from and become the unknown token. Each kept
+            character takes two entries (`c` and `##c`), and at most half the
+            free slots go to characters whatever the coverage.
         show_progress: show a tqdm bar with one step per learning pass.
 
     Returns:
         Reserved tokens, single characters, then learned pieces.
 
     Raises:
-        ValueError: if even the characters alone do not fit in `vocab_size`.
+        ValueError: if `vocab_size` leaves no room next to the reserved tokens.
     """
+    free_slots = vocab_size - len(reserved_tokens)
+    if free_slots < 2:
+        raise ValueError(
+            f"vocab_size={vocab_size} leaves no room next to the "
+            f"{len(reserved_tokens)} reserved tokens."
+        )
+    max_unique_characters = min(
+        count_characters_to_cover(word_counts, character_coverage),
+        free_slots // 2,
+    )
     params = _LIB.Params(
         upper_thresh=None,
         lower_thresh=None,
@@ -92,13 +106,8 @@ def learn_vocabulary(
         threshold = counts[vocab_size] if len(counts) > vocab_size else 1
         vocabulary = learn_at(threshold)
         while len(vocabulary) > vocab_size:
-            if threshold > largest_count:
-                raise ValueError(
-                    f"vocab_size={vocab_size} cannot hold the reserved tokens "
-                    f"and the {len(allowed_characters)} characters of the "
-                    "corpus (each is kept as `c` and `##c`): raise vocab_size "
-                    "or lower max_unique_characters."
-                )
+            if threshold > largest_count:  # only characters left: cannot happen
+                raise RuntimeError(f"No threshold gives {vocab_size} tokens.")
             too_low = threshold
             threshold *= 2
             vocabulary = learn_at(threshold)
@@ -114,3 +123,26 @@ def learn_vocabulary(
             else:
                 too_low = middle
     return vocabulary
+
+
+def count_characters_to_cover(
+    word_counts: Mapping[str, int], coverage: float
+) -> int:
+    """How many of the most frequent characters make up `coverage` of the text.
+
+    Example:
+
+    >>> count_characters_to_cover({"aab": 1, "c": 1}, 0.75)
+    2
+    """
+    character_counts = collections.Counter()
+    for word, count in word_counts.items():
+        for character in word:
+            character_counts[character] += count
+    total = sum(character_counts.values())
+    covered = 0
+    for rank, (_, count) in enumerate(character_counts.most_common(), start=1):
+        covered += count
+        if covered >= coverage * total:
+            return rank
+    return len(character_counts)

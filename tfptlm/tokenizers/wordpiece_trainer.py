@@ -29,7 +29,7 @@ def train_wordpiece_vocabulary(
     reserved_tokens: Sequence[str] = DEFAULT_RESERVED_TOKENS,
     show_progress: bool = True,
     suffix_indicator: str = "##",
-    max_unique_characters: int | None = None,
+    character_coverage: float = 1.0,
 ) -> list[str]:
     """Learns a WordPiece vocabulary of at most `vocab_size` tokens.
 
@@ -42,11 +42,9 @@ def train_wordpiece_vocabulary(
         reserved_tokens: tokens placed first, in this order (ids 0, 1, ...).
         show_progress: show a progress bar while reading.
         suffix_indicator: prefix of word-continuation pieces.
-        max_unique_characters: the alphabet size limit; words with rarer
-            characters are not learned from (those characters become
-            `[UNK]`). Each character takes two entries (`c` and `##c`), so
-            the default, a quarter of the free slots, leaves at least half of
-            the vocabulary for longer pieces.
+        character_coverage: keep the most frequent characters that make up
+            this fraction of the text; rarer characters become `[UNK]` (see
+            `wordpiece_learner.learn_vocabulary`).
 
     Returns:
         The vocabulary: reserved tokens, then single characters, then the
@@ -57,16 +55,11 @@ def train_wordpiece_vocabulary(
         ValueError: on invalid UTF-8 (file and line named), on a corpus
             without any words, or on a `vocab_size` too small.
     """
-    reserved_tokens = list(reserved_tokens)
-    free_slots = vocab_size - len(reserved_tokens)
-    if free_slots < 2:
+    if vocab_size - len(reserved_tokens) < 2:
         raise ValueError(
             f"vocab_size={vocab_size} leaves no room next to the "
             f"{len(reserved_tokens)} reserved tokens."
         )
-    if max_unique_characters is None:
-        max_unique_characters = max(1, free_slots // 4)
-
     counts = count_words(files, lowercase, strip_accents, show_progress)
     if not counts:
         raise ValueError(f"The training files {files!r} contain no text.")
@@ -74,8 +67,8 @@ def train_wordpiece_vocabulary(
     return learn_vocabulary(
         counts,
         vocab_size,
-        reserved_tokens,
+        list(reserved_tokens),
         suffix_indicator=suffix_indicator,
-        max_unique_characters=max_unique_characters,
+        character_coverage=character_coverage,
         show_progress=show_progress,
     )
