@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
@@ -76,13 +77,7 @@ def test_pretrain_writes_outputs_then_resumes(tmp_path):
     assert (metrics["steps"], metrics["steps_this_run"]) == (6, 2)
     assert len((out / "history.csv").read_text().strip().split("\n")) == 1 + 3
 
-
-def test_saved_pretrainer_reloads_with_identical_outputs(tmp_path):
-    import keras
-
-    train = write_corpus(tmp_path / "train.txt")
-    out = tmp_path / "run"
-    assert main(pretrain_args(train, out, 2)) == 0
+    # The saved models reload and agree with each other.
     pretrainer = keras.saving.load_model(out / "pretrainer.keras")
     backbone = keras.saving.load_model(out / "backbone.keras")
     inputs = {
@@ -94,6 +89,7 @@ def test_saved_pretrainer_reloads_with_identical_outputs(tmp_path):
         pretrainer.backbone(inputs)["sequence_output"],
         backbone(inputs)["sequence_output"], atol=1e-6,
     )
+    assert pretrainer.optimizer.iterations.numpy() == 6
 
 
 @pytest.mark.parametrize(
@@ -126,13 +122,13 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     train = write_corpus(tmp_path / "train.txt", documents=20)
     out = tmp_path / "run"
     command = [sys.executable, "-m", "tfptlm", *pretrain_args(
-        train, out, 200, "--set", "training.checkpoint_every=20")]
+        train, out, 100, "--set", "training.checkpoint_every=20")]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
         # Wait for a checkpoint beyond the first so the kill lands mid-run.
-        while time.time() < deadline and not list((out / "checkpoints").glob("ckpt-40.index")):
+        while time.time() < deadline and not list((out / "checkpoints").glob("ckpt-20.index")):
             time.sleep(0.2)
         assert process.poll() is None, "the run finished before it could be killed"
         process.send_signal(signal.SIGKILL)
@@ -145,5 +141,5 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "Resuming from" in resumed.stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 200
-    assert metrics["steps_this_run"] <= 200 - 40
+    assert metrics["steps"] == 100
+    assert metrics["steps_this_run"] <= 100 - 20
