@@ -34,7 +34,9 @@ steps, then waits. The parent then runs ``--rounds`` round-robin passes; in each
 pass every worker, one after the other (the order rotates every round), runs one
 timed block of ``--steps`` steps while the others sit idle. Interleaving keeps
 the comparison fair when the machine's load drifts. The figure per contender is
-the median over its blocks. float32 and bfloat16 contenders form two groups
+the median over its blocks; each block also records the worker's CPU time, and
+tokens per CPU-second is a second figure that depends much less on other load
+on the machine. float32 and bfloat16 contenders form two groups
 that run one after the other (to bound memory: at most one group is alive), so
 tfptlm / keras-hub ratios are always taken between interleaved runs.
 
@@ -42,12 +44,15 @@ Usage::
 
     python benchmarks/pretrain_throughput.py              # full run (fp32 + bf16)
     python benchmarks/pretrain_throughput.py --no-bf16    # float32 only
-    python benchmarks/pretrain_throughput.py --quick      # smoke run, tiny batch
+    python benchmarks/pretrain_throughput.py --quick      # smoke run, tiny batch,
+                                                          # tfptlm-fp32 + kerashub-fp32
     python benchmarks/pretrain_throughput.py --contenders tfptlm-fp32,kerashub-fp32 \
         --steps 5 --rounds 4
 
 Results go to ``benchmarks/results/pretrain_throughput.{json,md}`` (``--quick``
-writes ``pretrain_throughput_quick.*``; ``--output-stem`` changes the name).
+writes ``pretrain_throughput_quick.*``; ``--output-stem`` changes the name),
+rewritten after each precision group so that an interrupted run keeps its
+first group; workers' stderr goes to ``<stem>_logs/<contender>.log``.
 """
 
 from __future__ import annotations
@@ -265,14 +270,17 @@ def run_worker(args) -> None:
     x, y, sample_weight = make_batch(args.batch_size, args.sequence_length, args.num_predictions)
     dataset = tf.data.Dataset.from_tensors((x, y, sample_weight)).repeat()
 
-    def run_steps(steps: int) -> tuple[float, dict]:
-        begin = time.perf_counter()
-        history = model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    def run_steps(steps: int) -> tuple[float, float, dict]:
+        begin, begin_cpu = time.perf_counter(), time.process_time()
+        history = model.fit(
+            dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False
+        )
         seconds = time.perf_counter() - begin
+        cpu_seconds = time.process_time() - begin_cpu
         logs = {k: float(v[-1]) for k, v in history.history.items()}
-        return seconds, logs
+        return seconds, cpu_seconds, logs
 
-    warmup_seconds, warmup_logs = run_steps(args.warmup)
+    warmup_seconds, _, warmup_logs = run_steps(args.warmup)
     _emit(
         "READY",
         dict(
@@ -296,13 +304,15 @@ def run_worker(args) -> None:
         if command[0] == "RUN":
             steps = int(command[1])
             load_before = os.getloadavg()[0]
-            seconds, logs = run_steps(steps)
+            seconds, cpu_seconds, logs = run_steps(steps)
             _emit(
                 "BLOCK",
                 dict(
                     steps=steps,
                     seconds=round(seconds, 4),
+                    cpu_seconds=round(cpu_seconds, 4),
                     tokens_per_second=round(tokens_per_step * steps / seconds, 2),
+                    tokens_per_cpu_second=round(tokens_per_step * steps / cpu_seconds, 2),
                     step_ms=round(1000 * seconds / steps, 2),
                     loss=logs.get("loss"),
                     finite=bool(np.isfinite(logs.get("loss", np.nan))),
@@ -446,6 +456,9 @@ def summarize(results: dict) -> None:
         entry["min_tokens_per_second"] = round(min(rates), 1)
         entry["max_tokens_per_second"] = round(max(rates), 1)
         entry["median_step_ms"] = round(statistics.median(b["step_ms"] for b in blocks), 1)
+        entry["median_tokens_per_cpu_second"] = round(
+            statistics.median(b["tokens_per_cpu_second"] for b in blocks), 1
+        )
         entry["all_losses_finite"] = all(b["finite"] for b in blocks)
 
 
@@ -470,6 +483,9 @@ def compute_ratios(results: dict) -> list[dict]:
                 denominator=bottom,
                 ratio_of_medians=round(
                     a["median_tokens_per_second"] / b["median_tokens_per_second"], 3
+                ),
+                cpu_time_ratio_of_medians=round(
+                    a["median_tokens_per_cpu_second"] / b["median_tokens_per_cpu_second"], 3
                 ),
                 median_paired_ratio=(
                     round(statistics.median(paired), 3) if paired and same_group else None
@@ -543,17 +559,18 @@ def write_markdown(report: dict, path: Path) -> None:
         f"- Method: {cfg['warmup']} warm-up steps (not timed), then {cfg['rounds']} "
         f"interleaved rounds of one {cfg['steps']}-step `model.fit` block per contender; "
         "figure = median over blocks",
-        f"- Total wall time: {report['wall_seconds'] / 60:.1f} min",
+        f"- Total wall time: {report['wall_seconds'] / 60:.1f} min"
+        + ("" if report["complete"] else " (partial results: the run did not finish)"),
         "",
         "| contender | precision | XLA | median tokens/s | min – max | ms/step | "
-        "build s | warm-up s | peak RSS MB |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "tokens per CPU-s | build s | warm-up s | peak RSS MB |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, entry in report["results"].items():
         if "error" in entry:
             lines.append(
                 f"| {name} | {entry['precision']} | {'yes' if entry['jit_compile'] else 'no'} "
-                f"| failed | | | | | |"
+                f"| failed | | | | | | |"
             )
             continue
         lines.append(
@@ -561,18 +578,22 @@ def write_markdown(report: dict, path: Path) -> None:
             f"{_fmt(entry.get('median_tokens_per_second'))} | "
             f"{_fmt(entry.get('min_tokens_per_second'))} – "
             f"{_fmt(entry.get('max_tokens_per_second'))} | "
-            f"{_fmt(entry.get('median_step_ms'))} | {_fmt(entry.get('build_seconds'), 1)} | "
+            f"{_fmt(entry.get('median_step_ms'))} | "
+            f"{_fmt(entry.get('median_tokens_per_cpu_second'))} | "
+            f"{_fmt(entry.get('build_seconds'), 1)} | "
             f"{_fmt(entry.get('warmup_seconds'), 1)} | {_fmt(entry.get('peak_rss_mb'))} |"
         )
     lines += [
         "",
-        "| ratio (tokens/s) | ratio of medians | median of same-round ratios |",
-        "| --- | ---: | ---: |",
+        "| ratio (tokens/s) | ratio of medians | median of same-round ratios | "
+        "ratio of tokens per CPU-s |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for ratio in report["ratios"]:
         lines.append(
             f"| {ratio['label']} | {ratio['ratio_of_medians']:.3f} | "
-            f"{_fmt(ratio['median_paired_ratio'], 3)} |"
+            f"{_fmt(ratio['median_paired_ratio'], 3)} | "
+            f"{ratio['cpu_time_ratio_of_medians']:.3f} |"
         )
     if report.get("notes"):
         lines += ["", "Notes:", ""] + [f"- {note}" for note in report["notes"]]
@@ -581,7 +602,7 @@ def write_markdown(report: dict, path: Path) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=None, help="steps per timed block (default 3)")
+    parser.add_argument("--steps", type=int, default=None, help="steps per timed block (default 2)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 4)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps, the first one traces/compiles (default 2)")
     parser.add_argument("--batch-size", type=int, default=None, help="default 32")
@@ -602,12 +623,14 @@ def parse_args(argv=None):
     parser.add_argument(
         "--contenders",
         default=None,
-        help=f"comma-separated subset of: {', '.join(CONTENDERS)} (overrides --bf16)",
+        help=f"comma-separated subset of: {', '.join(CONTENDERS)}, or 'all' "
+        "(overrides --bf16)",
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: batch 4 x 32, 4 predictions, 1 warm-up step, 1 round of 1 step",
+        help="smoke run: batch 4 x 32, 4 predictions, 1 warm-up step, 1 round of 1 step, "
+        "only tfptlm-fp32 and kerashub-fp32 unless --contenders is given",
     )
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     parser.add_argument(
@@ -619,7 +642,7 @@ def parse_args(argv=None):
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    defaults = dict(steps=3, rounds=4, warmup=2, batch_size=32, sequence_length=128, num_predictions=20)
+    defaults = dict(steps=2, rounds=4, warmup=2, batch_size=32, sequence_length=128, num_predictions=20)
     if args.quick:
         defaults = dict(steps=1, rounds=1, warmup=1, batch_size=4, sequence_length=32, num_predictions=4)
     for key, value in defaults.items():
@@ -636,7 +659,11 @@ def main(argv=None) -> None:
         run_worker(args)
         return
 
-    if args.contenders:
+    if args.contenders == "all":
+        names = list(CONTENDERS)
+    elif args.quick and not args.contenders:
+        names = ["tfptlm-fp32", "kerashub-fp32"]
+    elif args.contenders:
         names = [n.strip() for n in args.contenders.split(",") if n.strip()]
         unknown = [n for n in names if n not in CONTENDERS]
         if unknown:
@@ -659,12 +686,18 @@ def main(argv=None) -> None:
 
     start = time.perf_counter()
     results: dict = {}
-    for precision, group in groups.items():
+    for index, (precision, group) in enumerate(groups.items()):
         _log(f"group {precision}: {', '.join(group)}")
         run_group(group, args, log_dir, results)
-    wall_seconds = time.perf_counter() - start
-    summarize(results)
+        # Written after every group, so an interrupted run keeps what it measured.
+        complete = index == len(groups) - 1
+        md_path = write_report(args, results, time.perf_counter() - start, complete)
+    print(md_path.read_text())
 
+
+def write_report(args, results: dict, wall_seconds: float, complete: bool) -> Path:
+    """Writes ``<stem>.json`` and ``<stem>.md``; returns the Markdown path."""
+    summarize(results)
     try:
         command_path = Path(__file__).resolve().relative_to(Path.cwd())
     except ValueError:
@@ -672,6 +705,7 @@ def main(argv=None) -> None:
     report = dict(
         command=" ".join(["python", str(command_path)] + sys.argv[1:]),
         date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        complete=complete,
         machine=machine_info(),
         versions=package_versions(),
         config=dict(
@@ -692,16 +726,22 @@ def main(argv=None) -> None:
         notes=[
             "keras-hub's BertBackbone uses the tanh approximation of GELU in its "
             "feed-forward layers; tfptlm's uses the exact (erf) GELU.",
+            "keras-hub's tied MLM projection (ReversibleEmbedding, reverse_dtype float32) "
+            "computes the logits in float32 under mixed precision; tfptlm's in bfloat16.",
             "Ratios between precision groups (bf16 / fp32) compare runs that were not "
             "interleaved, so they are less robust to load drift than the others.",
+            "Tokens per CPU-second (process CPU time of the worker, all threads) is less "
+            "sensitive than wall time to other processes on the machine; with no other "
+            "load it is about tokens/s divided by the number of cores used.",
         ],
     )
     json_path = args.output_dir / f"{args.output_stem}.json"
     md_path = args.output_dir / f"{args.output_stem}.md"
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     write_markdown(report, md_path)
-    _log(f"wrote {json_path} and {md_path} ({wall_seconds / 60:.1f} min)")
-    print(md_path.read_text())
+    state = "" if complete else " (partial)"
+    _log(f"wrote {json_path} and {md_path}{state} ({wall_seconds / 60:.1f} min)")
+    return md_path
 
 
 if __name__ == "__main__":

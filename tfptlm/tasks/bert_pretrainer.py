@@ -87,7 +87,7 @@ class BertPretrainer(keras.Model):
         super().compile(optimizer=optimizer, **kwargs)
 
     def get_compile_config(self) -> dict | None:
-        if self.optimizer is None:
+        if not self.compiled:
             return None
         return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
 
