@@ -459,6 +459,9 @@ def summarize(results: dict) -> None:
         entry["median_tokens_per_cpu_second"] = round(
             statistics.median(b["tokens_per_cpu_second"] for b in blocks), 1
         )
+        entry["median_loadavg_1min"] = round(
+            statistics.median(b["loadavg_1min"] for b in blocks), 2
+        )
         entry["all_losses_finite"] = all(b["finite"] for b in blocks)
 
 
@@ -563,14 +566,14 @@ def write_markdown(report: dict, path: Path) -> None:
         + ("" if report["complete"] else " (partial results: the run did not finish)"),
         "",
         "| contender | precision | XLA | median tokens/s | min – max | ms/step | "
-        "tokens per CPU-s | build s | warm-up s | peak RSS MB |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "tokens per CPU-s | load | build s | warm-up s | peak RSS MB |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, entry in report["results"].items():
         if "error" in entry:
             lines.append(
                 f"| {name} | {entry['precision']} | {'yes' if entry['jit_compile'] else 'no'} "
-                f"| failed | | | | | | |"
+                f"| failed | | | | | | | |"
             )
             continue
         lines.append(
@@ -580,6 +583,7 @@ def write_markdown(report: dict, path: Path) -> None:
             f"{_fmt(entry.get('max_tokens_per_second'))} | "
             f"{_fmt(entry.get('median_step_ms'))} | "
             f"{_fmt(entry.get('median_tokens_per_cpu_second'))} | "
+            f"{_fmt(entry.get('median_loadavg_1min'), 1)} | "
             f"{_fmt(entry.get('build_seconds'), 1)} | "
             f"{_fmt(entry.get('warmup_seconds'), 1)} | {_fmt(entry.get('peak_rss_mb'))} |"
         )
@@ -595,6 +599,11 @@ def write_markdown(report: dict, path: Path) -> None:
             f"{_fmt(ratio['median_paired_ratio'], 3)} | "
             f"{ratio['cpu_time_ratio_of_medians']:.3f} |"
         )
+    lines += [
+        "",
+        "`load`: median 1-minute load average of the machine when the contender's "
+        "blocks started (this benchmark itself adds about 1 to 2).",
+    ]
     if report.get("notes"):
         lines += ["", "Notes:", ""] + [f"- {note}" for note in report["notes"]]
     path.write_text("\n".join(lines) + "\n")
@@ -695,6 +704,19 @@ def main(argv=None) -> None:
     print(md_path.read_text())
 
 
+def contention_notes(results: dict) -> list[str]:
+    """A warning when other processes loaded the machine during the timed blocks."""
+    loads = [b["loadavg_1min"] for e in results.values() for b in e.get("blocks") or []]
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not loads or max(loads) <= cpus + 1:
+        return []
+    return [
+        f"The machine was shared during the run (1-minute load average {min(loads):.1f} "
+        f"to {max(loads):.1f} on {cpus} CPUs): the wall-clock figures (tokens/s) are "
+        "unreliable; compare tokens per CPU-second and its ratios."
+    ]
+
+
 def write_report(args, results: dict, wall_seconds: float, complete: bool) -> Path:
     """Writes ``<stem>.json`` and ``<stem>.md``; returns the Markdown path."""
     summarize(results)
@@ -735,6 +757,7 @@ def write_report(args, results: dict, wall_seconds: float, complete: bool) -> Pa
             "load it is about tokens/s divided by the number of cores used.",
         ],
     )
+    report["notes"] += contention_notes(results)
     json_path = args.output_dir / f"{args.output_stem}.json"
     md_path = args.output_dir / f"{args.output_stem}.md"
     json_path.write_text(json.dumps(report, indent=2) + "\n")

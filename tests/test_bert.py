@@ -155,3 +155,22 @@ def test_keras_save_and_load_round_trip(tmp_path, norm_first):
     assert any(v is restored.backbone.token_embedding.embeddings for v in restored.mlm_head.weights)
     clone = BertBackbone.from_config(pretrainer.backbone.get_config())
     assert clone.get_config() == pretrainer.backbone.get_config()
+
+
+def test_mlm_head_computes_in_float32_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    pretrainer = BertPretrainer(tiny_backbone())
+    assert pretrainer.mlm_head.compute_dtype == "float32"
+    assert pretrainer.backbone.encoder_blocks[0].compute_dtype == "bfloat16"
+
+
+def test_jit_compile_auto_follows_device_and_precision(monkeypatch):
+    from tfptlm.training import runtime
+
+    monkeypatch.setattr(runtime, "accelerator_available", lambda: False)
+    assert runtime.resolve_jit_compile("auto", "float32") is False
+    assert runtime.resolve_jit_compile("auto", "mixed_bfloat16") is True
+    assert runtime.resolve_jit_compile(True, "float32") is True
+    monkeypatch.setattr(runtime, "accelerator_available", lambda: True)
+    assert runtime.resolve_jit_compile("auto", "float32") is True
+    assert runtime.resolve_jit_compile(False, "float32") is False

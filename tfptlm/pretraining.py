@@ -173,7 +173,7 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
         **dataset_options,
     ).take(training.eval_batches)
 
-    jit_compile = resolve_jit_compile(training.jit_compile)
+    jit_compile = resolve_jit_compile(training.jit_compile, training.mixed_precision)
     pretrainer.compile(optimizer=optimizer, jit_compile=jit_compile)
     steps_per_epoch = min(training.checkpoint_every, training.steps)
     throughput = ThroughputMeter(training.batch_size * data.max_sequence_length)

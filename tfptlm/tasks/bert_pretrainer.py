@@ -34,10 +34,14 @@ class BertPretrainer(keras.Model):
     def __init__(self, backbone: BertBackbone, **kwargs):
         # === Layers ===
         self.backbone = backbone
+        # The vocabulary-sized output product runs in float32 even under mixed
+        # precision: more accurate logits, and on CPUs without bfloat16 units
+        # 3.6x faster than in bfloat16 (benchmarks/README.md).
         self.mlm_head = MaskedLMHead(
             vocabulary_size=backbone.vocabulary_size,
             token_embedding=backbone.token_embedding,
             layer_norm_epsilon=backbone.layer_norm_epsilon,
+            dtype="float32",
             name="mlm_head",
         )
         self.nsp_head = keras.layers.Dense(
