@@ -143,3 +143,12 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 100
     assert metrics["steps_this_run"] <= 100 - 20
+
+
+def test_quickstart_runs_on_the_bundled_corpus(tmp_path, capsys):
+    assert main(["quickstart", "--output-dir", str(tmp_path / "quick"), "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Quickstart done" in out and "held-out MLM accuracy" in out
+    metrics = json.loads((tmp_path / "quick" / "metrics.json").read_text())
+    assert metrics["steps"] == 2
+    assert metrics["train_documents"] > 100 and metrics["eval_documents"] == 20
