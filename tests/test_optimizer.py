@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tfptlm.training.optimizer import WarmupLinearDecay, create_optimizer
 
@@ -11,6 +13,21 @@ def test_schedule_rises_then_falls_linearly():
     schedule = WarmupLinearDecay(peak=1.0, total_steps=110, warmup_steps=10)
     rates = [float(schedule(step)) for step in (0, 5, 10, 60, 110, 200)]
     np.testing.assert_allclose(rates, [0.0, 0.5, 1.0, 0.5, 0.0, 0.0], atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    total=st.integers(1, 10_000),
+    warmup_share=st.floats(0.0, 1.0),
+    step_share=st.floats(0.0, 1.5),
+)
+def test_schedule_matches_the_piecewise_formula(total, warmup_share, step_share):
+    warmup = int(total * warmup_share)
+    step = int(total * step_share)
+    expected = step / max(warmup, 1) if step < warmup else (total - step) / max(total - warmup, 1)
+    expected = min(max(expected, 0.0), 1.0)
+    rate = float(WarmupLinearDecay(peak=1.0, total_steps=total, warmup_steps=warmup)(step))
+    assert rate == pytest.approx(expected, abs=1e-5)
 
 
 def test_schedule_without_warmup_starts_at_peak_and_round_trips():
