@@ -99,8 +99,9 @@ def test_pretrain_writes_outputs_then_resumes(tmp_path):
         (lambda p: p.write_bytes(b"good line\n\nsecond doc\n\xff\xfe bad\n"), "line 4"),
         (lambda p: p.write_text("only one document .\nstill the same one .\n"), "documents"),
         (lambda p: p.write_text(""), "empty"),
+        (lambda p: p.write_text("a b .\nc d .\n\ne f .\ng h .\n\ni j .\n"), "too few to hold out"),
     ],
-    ids=["missing-file", "invalid-utf8", "one-document", "empty"],
+    ids=["missing-file", "invalid-utf8", "one-document", "empty", "too-few-to-hold-out"],
 )
 def test_bad_corpus_stops_before_training(tmp_path, capsys, setup, message):
     path = tmp_path / "missing.txt"

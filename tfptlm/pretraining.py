@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from tfptlm.config import PretrainConfig, dump_config
 from tfptlm.data import (
+    CorpusError,
     make_bert_pretraining_dataset,
     read_documents,
     validate_for_nsp,
@@ -55,6 +56,12 @@ def load_corpora(config: PretrainConfig) -> tuple[list, list]:
         evaluation = read_documents(data.eval_files, data.one_document_per_line)
     else:
         held_out = max(2, int(len(train) * HELD_OUT_SHARE))
+        if len(train) < held_out + 2:
+            raise CorpusError(
+                f"{len(train)} documents in {data.train_files} are too few to hold out "
+                f"{held_out} for evaluation and train on the rest; pass evaluation "
+                "files (--eval-files or data.eval_files)"
+            )
         train, evaluation = train[:-held_out], train[-held_out:]
     validate_for_nsp(train, data.train_files)
     validate_for_nsp(evaluation, data.eval_files or data.train_files)
