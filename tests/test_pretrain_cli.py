@@ -53,7 +53,7 @@ def test_tokenizer_train_command_writes_a_vocabulary(tmp_path, capsys):
     assert "Wrote" in capsys.readouterr().out
 
 
-def test_pretrain_writes_outputs_then_resumes(tmp_path):
+def test_pretrain_writes_outputs_then_resumes(tmp_path, capsys):
     train = write_corpus(tmp_path / "train.txt")
     evaluation = write_corpus(tmp_path / "eval.txt", documents=4, seed=1)
     out = tmp_path / "run"
@@ -90,6 +90,11 @@ def test_pretrain_writes_outputs_then_resumes(tmp_path):
         backbone(inputs)["sequence_output"], atol=1e-6,
     )
     assert pretrainer.optimizer.iterations.numpy() == 6
+
+    # Resuming with another model size is refused before any work, naming the key.
+    capsys.readouterr()
+    assert main(pretrain_args(train, out, 8, "--set", "model.hidden_dim=64")) == 1
+    assert "model.hidden_dim" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -28,7 +29,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfptlm.config import PretrainConfig, dump_config
+from tfptlm.config import PretrainConfig, dump_config, load_config
 from tfptlm.data import (
     CorpusError,
     make_bert_pretraining_dataset,
@@ -66,6 +67,26 @@ def load_corpora(config: PretrainConfig) -> tuple[list, list]:
     validate_for_nsp(train, data.train_files)
     validate_for_nsp(evaluation, data.eval_files or data.train_files)
     return train, evaluation
+
+
+def check_resumable(config: PretrainConfig, output_dir: Path) -> None:
+    """Refuses to resume checkpoints made with a different model or tokenizer config."""
+    previous = output_dir / "config.yaml"
+    if not (output_dir / "checkpoints" / "checkpoint").is_file() or not previous.is_file():
+        return
+    before = load_config(previous)
+    changed = [
+        f"{section}.{name}"
+        for section in ("model", "tokenizer")
+        for name, value in dataclasses.asdict(getattr(config, section)).items()
+        if dataclasses.asdict(getattr(before, section))[name] != value
+    ]
+    if changed:
+        raise ValueError(
+            f"{output_dir} holds checkpoints of a run with other settings "
+            f"({', '.join(changed)} differ from {previous}); use a new --output-dir "
+            "or the same settings to resume"
+        )
 
 
 def prepare_tokenizer(config: PretrainConfig, output_dir: Path) -> WordPieceTokenizer:
@@ -134,6 +155,7 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
     output_dir = Path(output_dir)
     train_documents, eval_documents = load_corpora(config)
     output_dir.mkdir(parents=True, exist_ok=True)
+    check_resumable(config, output_dir)
     dump_config(config, output_dir / "config.yaml")
 
     training = config.training
