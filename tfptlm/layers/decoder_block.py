@@ -6,19 +6,13 @@ from typing import Any
 
 import keras
 
-from tfptlm.layers.attention import MultiHeadAttention
-from tfptlm.layers.encoder_block import head_size
-from tfptlm.layers.initializers import (
-    DEFAULT_INITIALIZER,
-    InitializerLike,
-    clone_initializer,
-    serialize_initializer,
-)
+from tfptlm.layers.encoder_block import TransformerEncoderBlock
+from tfptlm.layers.initializers import DEFAULT_INITIALIZER, InitializerLike
 from tfptlm.layers.residual import residual_sublayer
 
 
 @keras.saving.register_keras_serializable(package="tfptlm")
-class TransformerDecoderBlock(keras.layers.Layer):
+class TransformerDecoderBlock(TransformerEncoderBlock):
     """One Transformer decoder layer (post-LN by default, pre-LN with `norm_first`).
 
     Post-LN:
@@ -68,72 +62,31 @@ class TransformerDecoderBlock(keras.layers.Layer):
         use_cross_attention: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.activation = keras.activations.get(activation)
-        self.dropout = dropout
-        self.attention_dropout = dropout if attention_dropout is None else attention_dropout
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.norm_first = norm_first
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        super().__init__(
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+            activation=activation,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            norm_first=norm_first,
+            kernel_initializer=kernel_initializer,
+            **kwargs,
+        )
         self.use_cross_attention = use_cross_attention
 
-    def _attention(self, hidden_dim: int, name: str) -> MultiHeadAttention:
-        return MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=head_size(hidden_dim, self.num_heads),
-            dropout=self.attention_dropout,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            dtype=self.dtype_policy,
-            name=name,
-        )
-
-    def _layer_norm(self, name: str) -> keras.layers.LayerNormalization:
-        return keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
-        )
-
-    def _dropout(self, name: str) -> keras.layers.Dropout:
-        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
-
-    def _dense(self, units: int, name: str, activation: Any = None) -> keras.layers.Dense:
-        return keras.layers.Dense(
-            units,
-            activation=activation,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            dtype=self.dtype_policy,
-            name=name,
-        )
-
     def build(self, inputs_shape, encoder_outputs_shape=None) -> None:
-        hidden_dim = inputs_shape[-1]
-        self.self_attention = self._attention(hidden_dim, "self_attention")
-        self.self_attention.build(inputs_shape)
-        self.self_attention_layer_norm = self._layer_norm("self_attention_layer_norm")
-        self.self_attention_layer_norm.build(inputs_shape)
-        self.self_attention_dropout = self._dropout("self_attention_dropout")
+        self._build_self_attention(inputs_shape)
         if self.use_cross_attention:
             if encoder_outputs_shape is None:
                 encoder_outputs_shape = inputs_shape
-            self.cross_attention = self._attention(hidden_dim, "cross_attention")
+            self.cross_attention = self._attention(inputs_shape[-1], "cross_attention")
             self.cross_attention.build(inputs_shape, encoder_outputs_shape)
             self.cross_attention_layer_norm = self._layer_norm("cross_attention_layer_norm")
             self.cross_attention_layer_norm.build(inputs_shape)
             self.cross_attention_dropout = self._dropout("cross_attention_dropout")
-        self.intermediate_dense = self._dense(
-            self.intermediate_dim, "intermediate_dense", self.activation
-        )
-        self.intermediate_dense.build(inputs_shape)
-        self.output_dense = self._dense(hidden_dim, "output_dense")
-        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
-        self.output_layer_norm = self._layer_norm("output_layer_norm")
-        self.output_layer_norm.build(inputs_shape)
-        self.output_dropout = self._dropout("output_dropout")
+        self._build_feed_forward(inputs_shape)
         self.built = True
-
-    def _feed_forward(self, x: Any) -> Any:
-        return self.output_dense(self.intermediate_dense(x))
 
     def call(
         self,
@@ -198,17 +151,5 @@ class TransformerDecoderBlock(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "activation": keras.activations.serialize(self.activation),
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "norm_first": self.norm_first,
-                "kernel_initializer": serialize_initializer(self.kernel_initializer),
-                "use_cross_attention": self.use_cross_attention,
-            }
-        )
+        config["use_cross_attention"] = self.use_cross_attention
         return config

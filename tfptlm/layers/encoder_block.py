@@ -86,6 +86,16 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.norm_first = norm_first
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
+    def _attention(self, hidden_dim: int, name: str) -> MultiHeadAttention:
+        return MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=head_size(hidden_dim, self.num_heads),
+            dropout=self.attention_dropout,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
     def _layer_norm(self, name: str) -> keras.layers.LayerNormalization:
         return keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
@@ -103,29 +113,27 @@ class TransformerEncoderBlock(keras.layers.Layer):
             name=name,
         )
 
-    def build(self, inputs_shape) -> None:
-        hidden_dim = inputs_shape[-1]
-        self.self_attention = MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=head_size(hidden_dim, self.num_heads),
-            dropout=self.attention_dropout,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            dtype=self.dtype_policy,
-            name="self_attention",
-        )
+    def _build_self_attention(self, inputs_shape) -> None:
+        self.self_attention = self._attention(inputs_shape[-1], "self_attention")
         self.self_attention.build(inputs_shape)
         self.self_attention_layer_norm = self._layer_norm("self_attention_layer_norm")
         self.self_attention_layer_norm.build(inputs_shape)
         self.self_attention_dropout = self._dropout("self_attention_dropout")
+
+    def _build_feed_forward(self, inputs_shape) -> None:
         self.intermediate_dense = self._dense(
             self.intermediate_dim, "intermediate_dense", self.activation
         )
         self.intermediate_dense.build(inputs_shape)
-        self.output_dense = self._dense(hidden_dim, "output_dense")
+        self.output_dense = self._dense(inputs_shape[-1], "output_dense")
         self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
         self.output_layer_norm = self._layer_norm("output_layer_norm")
         self.output_layer_norm.build(inputs_shape)
         self.output_dropout = self._dropout("output_dropout")
+
+    def build(self, inputs_shape) -> None:
+        self._build_self_attention(inputs_shape)
+        self._build_feed_forward(inputs_shape)
         self.built = True
 
     def _feed_forward(self, x: Any) -> Any:
