@@ -1,0 +1,1 @@
+"""Import pretrained checkpoints from local folders (Hugging Face safetensors)."""
