@@ -140,14 +140,7 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
                 self.norm_first,
                 training,
             )
-        return residual_sublayer(
-            x,
-            self._feed_forward,
-            self.output_layer_norm,
-            self.output_dropout,
-            self.norm_first,
-            training,
-        )
+        return self._feed_forward_sublayer(x, training)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

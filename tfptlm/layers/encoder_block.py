@@ -139,6 +139,17 @@ class TransformerEncoderBlock(keras.layers.Layer):
     def _feed_forward(self, x: Any) -> Any:
         return self.output_dense(self.intermediate_dense(x))
 
+    def _feed_forward_sublayer(self, x: Any, training: bool | None) -> Any:
+        """The residual feed-forward step that ends every block (shared with the decoder)."""
+        return residual_sublayer(
+            x,
+            self._feed_forward,
+            self.output_layer_norm,
+            self.output_dropout,
+            self.norm_first,
+            training,
+        )
+
     def call(
         self,
         inputs: Any,
@@ -164,14 +175,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             self.norm_first,
             training,
         )
-        return residual_sublayer(
-            x,
-            self._feed_forward,
-            self.output_layer_norm,
-            self.output_dropout,
-            self.norm_first,
-            training,
-        )
+        return self._feed_forward_sublayer(x, training)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
