@@ -4,6 +4,11 @@
     tfptlm tokenizer train --files GLOB [GLOB ...] --vocab-size N --output DIR
     tfptlm pretrain --config FILE [--train-files GLOB ...] [--eval-files GLOB ...]
                     [--steps N] [--set key=value ...] --output-dir DIR
+    tfptlm finetune --config FILE [--train-file F] [--eval-file F] [--set key=value ...]
+                    --output-dir DIR
+    tfptlm evaluate --model DIR --data FILE [--set data.key=value ...]
+    tfptlm predict --model DIR [TEXT ...] [--input FILE] [--output FILE.jsonl]
+    tfptlm convert --from hf DIR --output DIR
 
 Bad input (a missing file, invalid UTF-8, an unknown config key...) stops the
 command with one line naming the file, line or key; set ``TFPTLM_DEBUG=1``
@@ -41,10 +46,7 @@ def _add_pretrain_command(subparsers) -> None:
         action="store_true",
         help="each line is a document (default: one sentence per line, blank line between documents)",
     )
-    pretrain.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a config value, e.g. --set training.batch_size=64",
-    )
+    _add_set_option(pretrain)
     pretrain.add_argument("--output-dir", required=True)
 
 
@@ -56,6 +58,44 @@ def _add_quickstart_command(subparsers) -> None:
     quickstart.add_argument("--steps", type=int, default=None, help="pretraining steps")
 
 
+def _add_finetune_commands(subparsers) -> None:
+    finetune = subparsers.add_parser(
+        "finetune", help="fine-tune on labelled files (classification, NER, extractive QA)"
+    )
+    finetune.add_argument("--config", help="YAML config (see configs/*_finetune.yaml)")
+    finetune.add_argument("--train-file", help="overrides data.train_file")
+    finetune.add_argument("--eval-file", help="overrides data.eval_file")
+    _add_set_option(finetune)
+    finetune.add_argument("--output-dir", required=True)
+
+    evaluate = subparsers.add_parser("evaluate", help="score a fine-tuned model on a labelled file")
+    evaluate.add_argument("--model", required=True, help="a `tfptlm finetune` output directory")
+    evaluate.add_argument("--data", required=True, help="labelled file in the model's format")
+    evaluate.add_argument("--output", help="also write the metrics to this JSON file")
+    _add_set_option(evaluate, "override how the file is read, e.g. --set text_column=1")
+
+    predict = subparsers.add_parser("predict", help="answer raw inputs with a fine-tuned model")
+    predict.add_argument("--model", required=True, help="a `tfptlm finetune` output directory")
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify or tag")
+    predict.add_argument("--text-pair", nargs="+", help="second texts, one per TEXT")
+    predict.add_argument("--question", nargs="+", help="questions (question answering)")
+    predict.add_argument("--context", help="the context the questions are about")
+    predict.add_argument("--input", help="a file in the model's format (labels not needed)")
+    predict.add_argument("--output", help="write JSON lines here instead of printing them")
+    _add_set_option(predict, "override how --input is read, e.g. --set text_column=1")
+
+    convert = subparsers.add_parser("convert", help="import a Hugging Face BERT checkpoint")
+    convert.add_argument("--from", dest="source_format", choices=["hf"], required=True)
+    convert.add_argument("source", metavar="DIR", help="folder with config.json, model.safetensors, vocab.txt")
+    convert.add_argument("--output", required=True, help="new backbone directory")
+
+
+def _add_set_option(parser, help_text: str = "override a config value, e.g. --set training.epochs=2") -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help_text
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfptlm", description="Pretrain and fine-tune Transformer language models."
@@ -64,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quickstart_command(subparsers)
     _add_tokenizer_commands(subparsers)
     _add_pretrain_command(subparsers)
+    _add_finetune_commands(subparsers)
     return parser
 
 
@@ -105,6 +146,77 @@ def _pretrain(args) -> None:
     print(f"Everything is in {args.output_dir}")
 
 
+def _finetune(args) -> None:
+    from tfptlm.config import FinetuneConfig, load_config
+    from tfptlm.finetuning import run_finetuning
+
+    config = load_config(args.config, args.overrides, config_class=FinetuneConfig)
+    if args.train_file:
+        config.data.train_file = args.train_file
+    if args.eval_file:
+        config.data.eval_file = args.eval_file
+    metrics = run_finetuning(config, args.output_dir)
+    print(_headline(metrics))
+    print(f"Everything is in {args.output_dir}")
+
+
+def _headline(metrics: dict) -> str:
+    """The metrics people report for the task, on one line."""
+    names = ("accuracy", "macro_f1", "entity_f1", "exact_match", "f1")
+    found = [f"{name} {metrics[name]:.4f}" for name in names if name in metrics]
+    return " | ".join(found + [f"{metrics.get('eval_examples', metrics.get('examples', ''))} examples"])
+
+
+def _data_overrides(overrides: list[str]) -> dict:
+    """``--set key=value`` for the data settings of a saved model (``data.`` prefix optional)."""
+    from tfptlm.config import FinetuneConfig, load_config
+
+    prefixed = [o if o.startswith("data.") else f"data.{o}" for o in overrides]
+    data = load_config(None, prefixed, config_class=FinetuneConfig).data
+    keys = {o.partition("=")[0].strip()[len("data."):] for o in prefixed}
+    return {key: getattr(data, key) for key in keys}
+
+
+def _evaluate(args) -> None:
+    import json
+
+    from tfptlm.finetuning import evaluate_file, load_finetuned
+
+    model = load_finetuned(args.model, _data_overrides(args.overrides))
+    metrics = evaluate_file(model, args.data)
+    if args.output:
+        Path(args.output).write_text(json.dumps(metrics, indent=2) + "\n")
+    print(_headline(metrics))
+
+
+def _predict(args) -> None:
+    import json
+
+    from tfptlm.finetuning import load_finetuned, predict_examples, read_unlabelled
+
+    model = load_finetuned(args.model, _data_overrides(args.overrides))
+    if args.input:
+        examples = read_unlabelled(model, args.input)
+    else:
+        options = {"text_pair": args.text_pair, "question": args.question, "context": args.context}
+        examples = model.recipe.raw_examples(args.texts, options)
+    if not examples.items:
+        raise ValueError("nothing to predict: give TEXT arguments or --input FILE")
+    lines = [json.dumps(p, ensure_ascii=False) for p in predict_examples(model, examples)]
+    if args.output:
+        Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"Wrote {len(lines)} predictions to {args.output}")
+    else:
+        print("\n".join(lines))
+
+
+def _convert(args) -> None:
+    from tfptlm.convert import convert_hf_bert
+
+    output = convert_hf_bert(args.source, args.output)
+    print(f"Converted {args.source} into {output} (use it as backbone.path in a finetune config)")
+
+
 def _quickstart(args) -> None:
     from tfptlm.quickstart import run_quickstart
 
@@ -114,7 +226,15 @@ def _quickstart(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tfptlm`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    handlers = {"tokenizer": _tokenizer_train, "pretrain": _pretrain, "quickstart": _quickstart}
+    handlers = {
+        "tokenizer": _tokenizer_train,
+        "pretrain": _pretrain,
+        "quickstart": _quickstart,
+        "finetune": _finetune,
+        "evaluate": _evaluate,
+        "predict": _predict,
+        "convert": _convert,
+    }
     try:
         handlers[args.command](args)
     except (ValueError, FileNotFoundError) as error:

@@ -128,6 +128,127 @@ class PretrainConfig:
                 raise ConfigError(f"{key} must be between 0 and 1, got {value}")
 
 
+@dataclass
+class BackboneConfig:
+    """Where the fine-tuned encoder comes from; the first of these that is set wins.
+
+    ``path``: a ``tfptlm pretrain`` output directory or a ``tfptlm convert``
+    output (``backbone.keras`` + ``tokenizer/``). ``hub_preset``: a local
+    keras-hub preset folder. ``hub_class``: a keras-hub encoder class (or short
+    name such as ``roberta``) built from ``hub_config`` with random weights.
+    Otherwise a tfptlm BERT of ``size`` from random initialization.
+    """
+
+    path: Optional[str] = None
+    hub_preset: Optional[str] = None
+    hub_class: Optional[str] = None
+    hub_config: dict = field(default_factory=dict)
+    size: str = "tiny"
+
+
+@dataclass
+class FinetuneDataConfig:
+    """The labelled files and how to read them.
+
+    Classification reads TSV/CSV/JSONL (``text_column``, ``text_pair_column``,
+    ``label_column``: header names, 0-based indexes or JSON keys); NER reads
+    CoNLL files (``word_column``, ``tag_column``, ``tag_scheme``); QA reads
+    SQuAD v1.1 JSON. Without ``eval_file``, ``eval_share`` of the training
+    examples is held out.
+    """
+
+    train_file: Optional[str] = None
+    eval_file: Optional[str] = None
+    eval_share: float = 0.1
+    format: Optional[str] = None
+    has_header: bool = True
+    delimiter: Optional[str] = None
+    text_column: Union[int, str] = "text"
+    text_pair_column: Union[int, str, None] = None
+    label_column: Union[int, str] = "label"
+    label_names: Optional[list[str]] = None
+    word_column: int = 0
+    tag_column: int = -1
+    tag_scheme: str = "iob2"
+    skip_bad_rows: bool = False
+    sequence_length: int = 128
+    doc_stride: int = 128
+    max_question_length: int = 64
+    max_answer_length: int = 30
+
+
+@dataclass
+class FinetuneTrainingConfig:
+    """The optimizer, schedule and switches of a fine-tuning run."""
+
+    epochs: int = 3
+    max_steps: Optional[int] = None
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    dropout: float = 0.1
+    class_weights: Union[str, list[float], None] = None
+    jit_compile: Union[bool, str] = "auto"
+    mixed_precision: str = "float32"
+    seed: int = 0
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything ``tfptlm finetune`` needs."""
+
+    task: str = "text_classification"
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: FinetuneDataConfig = field(default_factory=FinetuneDataConfig)
+    training: FinetuneTrainingConfig = field(default_factory=FinetuneTrainingConfig)
+
+    def validate(self) -> None:
+        """Check values that a type alone cannot (choices and ranges)."""
+        _check_choice("task", self.task, FINETUNE_TASKS)
+        _check_choice("data.tag_scheme", self.data.tag_scheme, ("iob1", "iob2", "bmes"))
+        _check_choice(
+            "training.mixed_precision",
+            self.training.mixed_precision,
+            ("float32", "mixed_bfloat16", "mixed_float16"),
+        )
+        if self.training.jit_compile not in (True, False, "auto"):
+            raise ConfigError(
+                "training.jit_compile must be auto, true or false, "
+                f"got {self.training.jit_compile!r}"
+            )
+        if isinstance(self.training.class_weights, str):
+            _check_choice("training.class_weights", self.training.class_weights, ("balanced",))
+        positive = {
+            "training.epochs": self.training.epochs,
+            "training.batch_size": self.training.batch_size,
+            "training.eval_batch_size": self.training.eval_batch_size,
+            "data.sequence_length": self.data.sequence_length,
+            "data.doc_stride": self.data.doc_stride,
+            "data.max_question_length": self.data.max_question_length,
+            "data.max_answer_length": self.data.max_answer_length,
+        }
+        if self.training.max_steps is not None:
+            positive["training.max_steps"] = self.training.max_steps
+        for key, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{key} must be positive, got {value}")
+        for key, value in {
+            "data.eval_share": self.data.eval_share,
+            "training.warmup_ratio": self.training.warmup_ratio,
+            "training.dropout": self.training.dropout,
+        }.items():
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"{key} must be in [0, 1), got {value}")
+
+
+#: The tasks ``tfptlm finetune`` trains.
+FINETUNE_TASKS = ("text_classification", "token_classification", "question_answering")
+
+
 def _check_choice(key: str, value: Any, choices: tuple) -> None:
     if value not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
@@ -220,8 +341,11 @@ def _coerce(value: Any, hint: Any, key: str, where) -> Any:
         (item_type,) = typing.get_args(hint)
         if isinstance(value, item_type):  # a single file pattern
             return [value]
-        if isinstance(value, list) and all(isinstance(v, item_type) for v in value):
-            return list(value)
+        if isinstance(value, list):
+            return [_coerce(item, item_type, key, where) for item in value]
+    elif origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
     elif hint is float:
         if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
             try:
@@ -246,5 +370,7 @@ def _type_name(hint: Any) -> str:
         return " or ".join(_type_name(a) for a in args)
     if typing.get_origin(hint) is list:
         return f"a list of {_type_name(args[0])}"
+    if typing.get_origin(hint) is dict:
+        return "a mapping"
     return {type(None): "null", str: "a string", int: "an integer",
             float: "a number", bool: "true or false"}.get(hint, str(hint))

@@ -101,6 +101,32 @@ def split_words(texts: tf.Tensor | str | list[str]) -> tf.RaggedTensor:
     return tf_text.regex_split(texts, _SPLIT_PATTERN, _KEEP_PATTERN)
 
 
+def split_words_with_offsets(
+    texts: tf.Tensor | list[str],
+) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+    """Splits raw (not normalized) text into words, with their UTF-8 byte offsets.
+
+    The split rules are those of `split_words`; normalizing each word
+    afterwards gives the same words as `pretokenize` on the whole text, so
+    every word keeps its exact position in the user's original string.
+
+    Args:
+        texts: a string tensor of shape `[N]`.
+
+    Returns:
+        `(words, starts, ends)`, each a `tf.RaggedTensor` `[N, (words)]`; the
+        offsets are int64 byte positions in the original strings.
+
+    Example:
+
+    >>> words, starts, ends = split_words_with_offsets(["Héllo, 世界"])
+    >>> words.to_list(), starts.to_list(), ends.to_list()
+    ([[b'H\xc3\xa9llo', b',', b'\xe4\xb8\x96', b'\xe7\x95\x8c']], [[0, 6, 8, 11]], [[6, 7, 11, 14]])
+    """
+    texts = tf.convert_to_tensor(texts, dtype=tf.string)
+    return tf_text.regex_split_with_offsets(texts, _SPLIT_PATTERN, _KEEP_PATTERN)
+
+
 def pretokenize(
     texts: tf.Tensor | str | list[str],
     lowercase: bool = True,

@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tfptlm.tokenizers.normalization import pretokenize
+from tfptlm.tokenizers.normalization import split_words_with_offsets
 from tfptlm.tokenizers.vocabulary import check_vocabulary
 from tfptlm.tokenizers.vocabulary import read_vocabulary
 from tfptlm.tokenizers.vocabulary import write_vocabulary
@@ -119,6 +120,80 @@ class WordPieceTokenizer(tf.Module):
         pieces = self._wordpiece.tokenize(words)
         # [..., (words), (pieces)] -> [..., (tokens)]
         return pieces.merge_dims(-2, -1)
+
+    def tokenize_words(self, words: tf.RaggedTensor | list[list[str]]) -> tf.RaggedTensor:
+        """Tokenizes pre-split words (e.g. CoNLL tokens), keeping the word boundaries.
+
+        Each word is normalized and split like running text (so ``"U.S."``
+        gives the pieces of ``u . s .``); a word that normalizes to nothing
+        (only control characters) becomes one ``unknown_token``, so every word
+        has at least one piece to carry its label.
+
+        Args:
+            words: a `tf.RaggedTensor` or nested list of strings `[N, (words)]`.
+
+        Returns:
+            An int32 `tf.RaggedTensor` `[N, (words), (pieces)]`.
+
+        Example:
+
+        >>> tokenizer.tokenize_words([["Unaffable", "!"]]).to_list()  # doctest: +SKIP
+        [[[5, 6, 7], [8]]]
+        """
+        if not isinstance(words, tf.RaggedTensor):
+            words = tf.ragged.constant(words, dtype=tf.string)
+        pieces = self._pieces_per_word(words.flat_values)
+        empty = pieces.row_lengths() == 0
+        unknown = tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], self.unk_id),
+            tf.cast(empty, tf.int64),
+        )
+        pieces = tf.concat([pieces, unknown], axis=1)
+        return tf.RaggedTensor.from_nested_row_splits(
+            pieces.flat_values, words.nested_row_splits + pieces.nested_row_splits
+        )
+
+    def tokenize_with_offsets(
+        self, texts: list[str] | tf.Tensor
+    ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+        """Tokenizes like `tokenize` and gives each token its word's byte span.
+
+        Every piece of a word gets the whole word's UTF-8 byte offsets in the
+        original string (words as `split_words_with_offsets` finds them:
+        punctuation marks and CJK characters are words of their own), so a
+        span of tokens maps back to an exact substring of the input.
+
+        Args:
+            texts: a list of strings or a string tensor `[N]`.
+
+        Returns:
+            `(ids, starts, ends)`: int32 ids and int64 byte offsets, each a
+            `tf.RaggedTensor` `[N, (tokens)]`.
+
+        Example:
+
+        >>> ids, starts, ends = tokenizer.tokenize_with_offsets(["Unaffable!"])  # doctest: +SKIP
+        >>> starts.to_list(), ends.to_list()                                     # doctest: +SKIP
+        ([[0, 0, 0, 9]], [[9, 9, 9, 10]])
+        """
+        words, starts, ends = split_words_with_offsets(texts)
+        pieces = self._pieces_per_word(words.flat_values)  # [words, (pieces)]
+        counts = pieces.row_lengths()
+        ids = tf.RaggedTensor.from_nested_row_splits(
+            pieces.flat_values, words.nested_row_splits + pieces.nested_row_splits
+        ).merge_dims(1, 2)
+        return (
+            ids,
+            ids.with_flat_values(tf.repeat(starts.flat_values, counts)),
+            ids.with_flat_values(tf.repeat(ends.flat_values, counts)),
+        )
+
+    def _pieces_per_word(self, words: tf.Tensor) -> tf.RaggedTensor:
+        """`[W]` raw words -> `[W, (pieces)]` ids (a word may split at punctuation)."""
+        pieces = self._wordpiece.tokenize(
+            pretokenize(words, self.lowercase, self.strip_accents)
+        )
+        return pieces.merge_dims(1, 2)
 
     def __call__(self, texts: str | list[str] | tf.Tensor) -> tf.RaggedTensor:
         """Same as `tokenize`."""

@@ -1,0 +1,176 @@
+"""The fine-tuning run behind ``tfptlm finetune``, and loading, scoring and using its output.
+
+A fine-tuned model directory holds::
+
+    config.yaml          the resolved config
+    task.json            the task and how its inputs are read and packed
+    model.keras          the task model (backbone + head)
+    tokenizer/           vocab.txt + tokenizer.json
+    history.csv, logs/   training curves (CSV and TensorBoard)
+    metrics.json         held-out metrics (accuracy/macro_f1, entity_f1 or exact_match/f1),
+                         skipped bad rows, time taken
+    confusion_matrix.png classification only
+
+Example:
+
+>>> config = load_config("configs/sst2_finetune.yaml", config_class=FinetuneConfig)
+>>> metrics = run_finetuning(config, "runs/sst2")
+>>> model = load_finetuned("runs/sst2")
+>>> predict_examples(model, model.recipe.raw_examples(["A joy to watch."], {}))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from tfptlm.config import ConfigError, FinetuneConfig, FinetuneDataConfig, dump_config
+from tfptlm.finetuning.backbones import TOKENIZER_DIR, prepare_backbone
+from tfptlm.finetuning.classification import ClassificationRecipe
+from tfptlm.finetuning.question_answering import QuestionAnsweringRecipe
+from tfptlm.finetuning.recipe import Examples, Recipe, split_held_out
+from tfptlm.finetuning.token_classification import TokenClassificationRecipe
+from tfptlm.models.loading import load_keras_model
+from tfptlm.tokenizers import WordPieceTokenizer
+from tfptlm.training.callbacks import StopAtStep, ThroughputMeter
+from tfptlm.training.optimizer import create_optimizer
+from tfptlm.training.runtime import resolve_jit_compile, set_precision
+
+RECIPES: dict[str, Recipe] = {
+    recipe.task: recipe
+    for recipe in (ClassificationRecipe(), TokenClassificationRecipe(), QuestionAnsweringRecipe())
+}
+MODEL_FILE = "model.keras"
+TASK_FILE = "task.json"
+
+
+def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int = 1) -> dict:
+    """Fine-tunes as configured, scores the held-out examples and saves the model.
+
+    Returns the metrics (also written to ``metrics.json``).
+    """
+    config.validate()
+    recipe = RECIPES[config.task]
+    data = config.data
+    if not data.train_file:
+        raise ConfigError("data.train_file is not set (use --train-file or the config)")
+    # Read and check every file before any long work starts.
+    labels = list(data.label_names) if data.label_names else None
+    train = recipe.read(data.train_file, data, labels)
+    evaluation = recipe.read(data.eval_file, data, labels) if data.eval_file else None
+    if evaluation is None:
+        train, evaluation = split_held_out(train, data.eval_share, config.training.seed)
+    labels = recipe.label_names([train, evaluation], data)
+    for name, examples in (("training", train), ("evaluation", evaluation)):
+        if examples.skipped:
+            print(f"Skipped {examples.skipped} bad {name} row(s), e.g. {examples.skipped_examples[0]}")
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(config, output_dir / "config.yaml")
+    training = config.training
+    keras.utils.set_random_seed(training.seed)
+    set_precision(training.mixed_precision)
+    backbone, tokenizer = prepare_backbone(config, recipe.texts(train))
+    model = recipe.build(backbone, labels, config)
+    model.preprocessor = recipe.preprocessor(tokenizer, data)
+
+    dataset, count, report = recipe.dataset(model, train, training.batch_size, training.seed)
+    steps_per_epoch = math.ceil(count / training.batch_size)
+    total_steps = steps_per_epoch * training.epochs
+    if training.max_steps:
+        total_steps = min(total_steps, training.max_steps)
+    optimizer = create_optimizer(
+        learning_rate=training.learning_rate,
+        total_steps=max(total_steps, 1),
+        warmup_steps=int(total_steps * training.warmup_ratio),
+        weight_decay=training.weight_decay,
+        clip_norm=training.clip_norm,
+    )
+    jit_compile = resolve_jit_compile(training.jit_compile, training.mixed_precision)
+    model.compile(optimizer=optimizer, jit_compile=jit_compile)
+    throughput = ThroughputMeter(training.batch_size)
+    started = time.perf_counter()
+    model.fit(
+        dataset.repeat(),
+        epochs=math.ceil(total_steps / steps_per_epoch),
+        steps_per_epoch=min(steps_per_epoch, total_steps),
+        class_weight=recipe.class_weight(model, train, training.class_weights),
+        shuffle=False,  # the dataset shuffles itself, every epoch
+        callbacks=[
+            StopAtStep(total_steps),
+            throughput,
+            keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
+            keras.callbacks.TensorBoard(str(output_dir / "logs"), write_graph=False),
+        ],
+        verbose=verbose,
+    )
+    train_seconds = time.perf_counter() - started
+
+    save_finetuned(model, tokenizer, recipe, data, output_dir)
+    metrics = recipe.evaluate(model, evaluation, data, training.eval_batch_size, output_dir)
+    metrics.update(
+        task=config.task,
+        train_examples=len(train.items),
+        eval_examples=len(evaluation.items),
+        skipped_rows={"train": train.skipped, "eval": evaluation.skipped},
+        steps=int(optimizer.iterations.numpy()),
+        train_seconds=train_seconds,
+        examples_per_second=throughput.tokens_per_second,
+        **report,
+    )
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def save_finetuned(model, tokenizer, recipe: Recipe, data: FinetuneDataConfig, output_dir: Path) -> None:
+    """Writes ``model.keras``, ``tokenizer/`` and ``task.json`` (task + data settings)."""
+    model.save(output_dir / MODEL_FILE)
+    tokenizer.save(output_dir / TOKENIZER_DIR)
+    task = {"task": recipe.task, "data": dataclasses.asdict(data)}
+    (output_dir / TASK_FILE).write_text(json.dumps(task, indent=2) + "\n")
+
+
+def load_finetuned(model_dir: str | Path, data_overrides: dict | None = None):
+    """Loads a fine-tuned model directory, ready for raw inputs.
+
+    The model gets ``preprocessor`` (as in training), ``recipe`` and
+    ``data_config`` (the saved data settings, with ``data_overrides``).
+    """
+    model_dir = Path(model_dir)
+    task_file = model_dir / TASK_FILE
+    if not task_file.is_file():
+        raise FileNotFoundError(f"{model_dir} is not a fine-tuned model directory (no {TASK_FILE})")
+    task = json.loads(task_file.read_text())
+    data = FinetuneDataConfig(**{**task["data"], **(data_overrides or {})})
+    recipe = RECIPES[task["task"]]
+    model = load_keras_model(model_dir / MODEL_FILE)
+    model.preprocessor = recipe.preprocessor(WordPieceTokenizer.load(model_dir / TOKENIZER_DIR), data)
+    model.recipe = recipe
+    model.data_config = data
+    return model
+
+
+def evaluate_file(model, path: str, batch_size: int = 64, output_dir: str | Path | None = None) -> dict:
+    """Scores a loaded fine-tuned model on a labelled file read with its data settings."""
+    recipe, data = model.recipe, model.data_config
+    labels = getattr(model, "label_names", None) or getattr(model, "tag_names", None)
+    examples = recipe.read(path, data, labels)
+    metrics = recipe.evaluate(model, examples, data, batch_size, output_dir)
+    metrics["skipped_rows"] = examples.skipped
+    return metrics
+
+
+def read_unlabelled(model, path: str) -> Examples:
+    """Reads inputs to predict from a file in the model's format (labels not required)."""
+    return model.recipe.read(path, model.data_config, None, require_labels=False)
+
+
+def predict_examples(model, examples: Examples, batch_size: int = 64) -> list[dict]:
+    """JSON-ready predictions of a loaded fine-tuned model."""
+    return model.recipe.predict(model, examples, model.data_config, batch_size)
