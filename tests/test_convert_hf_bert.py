@@ -192,19 +192,9 @@ LEGACY_ONLY = {
         "original BERT's _truncate_seq_pair and tf_text.RoundRobinTrimmer (used by "
         "pack_segments) give it to segment A (A 255 + B 254 tokens)",
 }
-#: Cases where tfptlm disagrees with both transformers tokenizers (bugs to fix).
-TOKENIZER_BUGS = {
-    "long_word":
-        "transformers turns a word of more than 100 characters into [UNK]; "
-        "WordPieceTokenizer passes max_bytes_per_word=100 to FastWordpieceTokenizer, "
-        "which counts UTF-8 bytes, so 'straße' * 15 (90 characters, 105 bytes) becomes "
-        "[UNK] instead of word pieces",
-}
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=TOKENIZER_BUGS[name], strict=True))
-    if name in TOKENIZER_BUGS else name for name in CASES])
+@pytest.mark.parametrize("case", CASES)
 def test_tokenizer_matches_transformers(minilm, reference, case):
     _, tokenizer = minilm
     expected = reference[case]

@@ -35,7 +35,8 @@ class WordPieceTokenizer(tf.Module):
     BasicTokenizer rules: optional lowercasing and accent stripping,
     punctuation and CJK ideographs split off), then each word is split into
     pieces by `tensorflow_text.FastWordpieceTokenizer`. A word that cannot be
-    split, or is longer than `max_bytes_per_word`, becomes `unknown_token`.
+    split, or is longer than `max_chars_per_word` characters, becomes
+    `unknown_token` (as in BERT and Hugging Face).
 
     The tokenizer is a `tf.Module`, so it can be attached to a model and
     exported in a SavedModel; it only uses TF and tensorflow-text ops.
@@ -48,7 +49,7 @@ class WordPieceTokenizer(tf.Module):
             special tokens; each must be in the vocabulary (ids are looked up,
             never assumed).
         suffix_indicator: prefix of word-continuation pieces.
-        max_bytes_per_word: longer words become `unknown_token`.
+        max_chars_per_word: longer words (in characters) become `unknown_token`.
 
     Example:
 
@@ -68,7 +69,7 @@ class WordPieceTokenizer(tf.Module):
         sep_token: str = "[SEP]",
         mask_token: str = "[MASK]",
         suffix_indicator: str = "##",
-        max_bytes_per_word: int = 100,
+        max_chars_per_word: int = 100,
     ):
         super().__init__(name="word_piece_tokenizer")
         if isinstance(vocabulary, (str, os.PathLike)):
@@ -85,14 +86,16 @@ class WordPieceTokenizer(tf.Module):
         self.sep_token = sep_token
         self.mask_token = mask_token
         self.suffix_indicator = suffix_indicator
-        self.max_bytes_per_word = max_bytes_per_word
+        self.max_chars_per_word = max_chars_per_word
         # Python-side lookups; only the FastWordpiece model is graph state.
         self._vocabulary = tuple(vocabulary)
         self._token_to_id = {token: i for i, token in enumerate(vocabulary)}
         self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=vocabulary,
             suffix_indicator=suffix_indicator,
-            max_bytes_per_word=max_bytes_per_word,
+            # A character is at most 4 UTF-8 bytes; `_word_pieces` applies the
+            # character limit itself.
+            max_bytes_per_word=4 * max_chars_per_word,
             token_out_type=tf.int32,
             unknown_token=unknown_token,
             no_pretokenization=True,
@@ -117,9 +120,8 @@ class WordPieceTokenizer(tf.Module):
         [[5, 6, 7, 8], []]
         """
         words = pretokenize(texts, self.lowercase, self.strip_accents)
-        pieces = self._wordpiece.tokenize(words)
         # [..., (words), (pieces)] -> [..., (tokens)]
-        return pieces.merge_dims(-2, -1)
+        return self._word_pieces(words).merge_dims(-2, -1)
 
     def tokenize_words(self, words: tf.RaggedTensor | list[list[str]]) -> tf.RaggedTensor:
         """Tokenizes pre-split words (e.g. CoNLL tokens), keeping the word boundaries.
@@ -190,10 +192,16 @@ class WordPieceTokenizer(tf.Module):
 
     def _pieces_per_word(self, words: tf.Tensor) -> tf.RaggedTensor:
         """`[W]` raw words -> `[W, (pieces)]` ids (a word may split at punctuation)."""
-        pieces = self._wordpiece.tokenize(
-            pretokenize(words, self.lowercase, self.strip_accents)
-        )
+        pieces = self._word_pieces(pretokenize(words, self.lowercase, self.strip_accents))
         return pieces.merge_dims(1, 2)
+
+    def _word_pieces(self, words: tf.Tensor | tf.RaggedTensor) -> tf.RaggedTensor:
+        """Normalized words -> their pieces; too-long words -> `unknown_token`."""
+        flat = words.flat_values if isinstance(words, tf.RaggedTensor) else words
+        too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
+        flat = tf.where(too_long, self.unknown_token, flat)
+        words = words.with_flat_values(flat) if isinstance(words, tf.RaggedTensor) else flat
+        return self._wordpiece.tokenize(words)
 
     def __call__(self, texts: str | list[str] | tf.Tensor) -> tf.RaggedTensor:
         """Same as `tokenize`."""
@@ -292,7 +300,7 @@ class WordPieceTokenizer(tf.Module):
             "sep_token": self.sep_token,
             "mask_token": self.mask_token,
             "suffix_indicator": self.suffix_indicator,
-            "max_bytes_per_word": self.max_bytes_per_word,
+            "max_chars_per_word": self.max_chars_per_word,
         }
 
     def save(self, directory: str | os.PathLike) -> None:
