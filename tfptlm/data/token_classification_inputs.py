@@ -53,7 +53,8 @@ class TokenClassificationPreprocessor:
             return spread[:, : self.sequence_length - 2]
 
         word_index = tf.ragged.range(words.row_lengths()).flat_values
-        first = tf.ragged.range(pieces_per_word).flat_values == 0
+        first = tf.cast(tf.ragged.range(pieces_per_word).flat_values == 0, tf.int32)
+        first = token_ids.with_flat_values(first)[:, : self.sequence_length - 2]
         features = pack_segments(
             [token_ids],
             self.sequence_length,
@@ -61,7 +62,7 @@ class TokenClassificationPreprocessor:
             sep_id=self.tokenizer.sep_id,
             pad_id=self.tokenizer.pad_id,
         )
-        first_piece = self._align(per_token(tf.cast(first, tf.int32)), 0)
+        first_piece = self._align(first, 0)
         features["word_ids"] = self._align(per_token(tf.cast(word_index, tf.int32)), -1)
         features["first_piece"] = first_piece
         features["words_kept"] = tf.reduce_sum(first_piece, axis=1)

@@ -124,6 +124,9 @@ def split_words_with_offsets(
     ([[b'H\xc3\xa9llo', b',', b'\xe4\xb8\x96', b'\xe7\x95\x8c']], [[0, 6, 8, 11]], [[6, 7, 11, 14]])
     """
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
+    # regex_split_with_offsets stops at a NUL byte; \x01 is dropped by
+    # `normalize` just like NUL and keeps every offset where it was.
+    texts = tf.strings.regex_replace(texts, r"\x00", "\x01")
     return tf_text.regex_split_with_offsets(texts, _SPLIT_PATTERN, _KEEP_PATTERN)
 
 
