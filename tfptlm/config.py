@@ -135,15 +135,16 @@ class BackboneConfig:
     ``path``: a ``tfptlm pretrain`` output directory or a ``tfptlm convert``
     output (``backbone.keras`` + ``tokenizer/``). ``hub_preset``: a local
     keras-hub preset folder. ``hub_class``: a keras-hub encoder class (or short
-    name such as ``roberta``) built from ``hub_config`` with random weights.
-    Otherwise a tfptlm BERT of ``size`` from random initialization.
+    name such as ``roberta``) built from ``config`` with random weights.
+    Otherwise a tfptlm BERT of ``size`` (``config`` may override its sizes,
+    e.g. ``hidden_dim``) from random initialization.
     """
 
     path: Optional[str] = None
     hub_preset: Optional[str] = None
     hub_class: Optional[str] = None
-    hub_config: dict = field(default_factory=dict)
     size: str = "tiny"
+    config: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -46,14 +46,13 @@ def prepare_backbone(config: FinetuneConfig, texts: list[str]) -> tuple[keras.Mo
         tokenizer = _tokenizer_from_config(config) or _wordpiece_from_hub(choice.hub_preset)
     elif choice.hub_class:
         tokenizer = _tokenizer_from_config(config) or _train_tokenizer(config, texts)
-        hub_config = {"vocabulary_size": tokenizer.vocabulary_size, **choice.hub_config}
+        hub_config = {"vocabulary_size": tokenizer.vocabulary_size, **choice.config}
         backbone = hub.hub_backbone_from_config(choice.hub_class, **hub_config)
     else:
         tokenizer = _tokenizer_from_config(config) or _train_tokenizer(config, texts)
+        sizes = {"max_sequence_length": max(config.data.sequence_length, 128), **choice.config}
         backbone = BertBackbone.from_size(
-            choice.size,
-            vocabulary_size=tokenizer.vocabulary_size,
-            max_sequence_length=max(config.data.sequence_length, 128),
+            choice.size, vocabulary_size=tokenizer.vocabulary_size, **sizes
         )
     if backbone.vocabulary_size < tokenizer.vocabulary_size:
         raise ValueError(
