@@ -152,9 +152,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
 
 
 def test_quickstart_runs_on_the_bundled_corpus(tmp_path, capsys):
-    assert main(["quickstart", "--output-dir", str(tmp_path / "quick"), "--steps", "2"]) == 0
+    quick = tmp_path / "quick"
+    assert main(["quickstart", "--output-dir", str(quick), "--steps", "2", "--finetune-steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "Quickstart done" in out and "held-out MLM accuracy" in out
-    metrics = json.loads((tmp_path / "quick" / "metrics.json").read_text())
+    assert "Sentiment (SST-2 dev, 872 sentences): accuracy" in out
+    metrics = json.loads((quick / "metrics.json").read_text())
     assert metrics["steps"] == 2
     assert metrics["train_documents"] > 100 and metrics["eval_documents"] == 20
+    sentiment = json.loads((quick / "sentiment" / "metrics.json").read_text())
+    assert sentiment["steps"] == 2 and sentiment["label_names"] == ["negative", "positive"]
+    assert sentiment["train_examples"] == 2000 and sentiment["eval_examples"] == 872

@@ -1,6 +1,6 @@
 """The ``tfptlm`` command.
 
-    tfptlm quickstart [--output-dir DIR]
+    tfptlm quickstart [--output-dir DIR] [--steps N] [--finetune-steps N]
     tfptlm tokenizer train --files GLOB [GLOB ...] --vocab-size N --output DIR
     tfptlm pretrain --config FILE [--train-files GLOB ...] [--eval-files GLOB ...]
                     [--steps N] [--set key=value ...] --output-dir DIR
@@ -52,10 +52,14 @@ def _add_pretrain_command(subparsers) -> None:
 
 def _add_quickstart_command(subparsers) -> None:
     quickstart = subparsers.add_parser(
-        "quickstart", help="train a vocabulary and pretrain a tiny BERT on the bundled corpus"
+        "quickstart",
+        help="pretrain a tiny BERT on the bundled corpus, then fine-tune it for sentiment",
     )
     quickstart.add_argument("--output-dir", default="quickstart_output")
     quickstart.add_argument("--steps", type=int, default=None, help="pretraining steps")
+    quickstart.add_argument(
+        "--finetune-steps", type=int, default=None, help="fine-tuning steps (default: 3 epochs)"
+    )
 
 
 def _add_finetune_commands(subparsers) -> None:
@@ -220,7 +224,7 @@ def _convert(args) -> None:
 def _quickstart(args) -> None:
     from tfptlm.quickstart import run_quickstart
 
-    run_quickstart(args.output_dir, steps=args.steps)
+    run_quickstart(args.output_dir, steps=args.steps, finetune_steps=args.finetune_steps)
 
 
 def main(argv: list[str] | None = None) -> int:
