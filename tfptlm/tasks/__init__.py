@@ -1,1 +1,15 @@
-"""tfptlm.tasks."""
+"""tfptlm.tasks: the Keras models users fit, each on a backbone.
+
+Example:
+
+>>> from tfptlm.tasks import TextClassifier
+>>> classifier = TextClassifier(backbone, label_names=["negative", "positive"])  # doctest: +SKIP
+"""
+
+from tfptlm.tasks.bert_pretrainer import BertPretrainer
+from tfptlm.tasks.question_answerer import QuestionAnswerer
+from tfptlm.tasks.task import Task
+from tfptlm.tasks.text_classifier import TextClassifier
+from tfptlm.tasks.token_classifier import TokenClassifier
+
+__all__ = ["BertPretrainer", "QuestionAnswerer", "Task", "TextClassifier", "TokenClassifier"]

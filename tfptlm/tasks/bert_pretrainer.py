@@ -19,10 +19,11 @@ import keras
 
 from tfptlm.layers import MaskedLMHead
 from tfptlm.models.bert import BertBackbone
+from tfptlm.tasks.task import Task
 
 
 @keras.saving.register_keras_serializable(package="tfptlm")
-class BertPretrainer(keras.Model):
+class BertPretrainer(Task):
     """MLM + NSP pretraining model around a :class:`BertBackbone`.
 
     Inputs: the backbone's ``token_ids``, ``segment_ids``, ``padding_mask``
@@ -89,26 +90,3 @@ class BertPretrainer(keras.Model):
             {"nsp": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
         )
         super().compile(optimizer=optimizer, **kwargs)
-
-    def get_compile_config(self) -> dict | None:
-        if not self.compiled:
-            return None
-        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
-
-    def compile_from_config(self, config: dict) -> None:
-        """Re-compiles a loaded model with its saved optimizer and the default losses."""
-        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
-        self.optimizer.build(self.trainable_variables)  # so its saved state can load
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> "BertPretrainer":
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
