@@ -9,6 +9,7 @@
     tfptlm evaluate --model DIR --data FILE [--set data.key=value ...]
     tfptlm predict --model DIR [TEXT ...] [--input FILE] [--output FILE.jsonl]
     tfptlm convert --from hf DIR --output DIR
+    tfptlm export --model DIR --format saved_model|tflite --output DIR
 
 Bad input (a missing file, invalid UTF-8, an unknown config key...) stops the
 command with one line naming the file, line or key; set ``TFPTLM_DEBUG=1``
@@ -94,6 +95,20 @@ def _add_finetune_commands(subparsers) -> None:
     convert.add_argument("--output", required=True, help="new backbone directory")
 
 
+def _add_export_command(subparsers) -> None:
+    export = subparsers.add_parser(
+        "export", help="export a fine-tuned model for TF Serving (SavedModel) or phones (TFLite)"
+    )
+    export.add_argument("--model", required=True, help="a `tfptlm finetune` output directory")
+    export.add_argument("--format", choices=["saved_model", "tflite"], default="saved_model")
+    export.add_argument("--output", required=True, help="export base directory (versions 1, 2, ...)")
+    export.add_argument("--version", type=int, help="version number (default: the next free one)")
+    export.add_argument(
+        "--quantize", choices=["none", "dynamic_int8", "float16"], default="none",
+        help="TFLite weight quantization",
+    )
+
+
 def _add_set_option(parser, help_text: str = "override a config value, e.g. --set training.epochs=2") -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help_text
@@ -109,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tokenizer_commands(subparsers)
     _add_pretrain_command(subparsers)
     _add_finetune_commands(subparsers)
+    _add_export_command(subparsers)
     return parser
 
 
@@ -221,6 +237,19 @@ def _convert(args) -> None:
     print(f"Converted {args.source} into {output} (use it as backbone.path in a finetune config)")
 
 
+def _export(args) -> None:
+    if args.format == "tflite":
+        from tfptlm.export.tflite import export_tflite
+
+        path = export_tflite(args.model, args.output, version=args.version, quantize=args.quantize)
+        print(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        return
+    from tfptlm.export import export_saved_model
+
+    path = export_saved_model(args.model, args.output, version=args.version)
+    print(f"Exported {args.model} to {path}; it answers raw strings like the Keras model")
+
+
 def _quickstart(args) -> None:
     from tfptlm.quickstart import run_quickstart
 
@@ -238,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": _evaluate,
         "predict": _predict,
         "convert": _convert,
+        "export": _export,
     }
     try:
         handlers[args.command](args)

@@ -1,0 +1,156 @@
+"""Export a fine-tuned model as a versioned SavedModel that takes raw strings.
+
+Layout, as TF Serving expects::
+
+    OUTPUT/1/saved_model.pb, variables/, assets/vocab.txt, assets.extra/task.json
+    OUTPUT/2/...   (each export adds the next version)
+
+Signatures: ``serving_default`` (raw strings in, answers out) and
+``serve_tokens`` (token ids and masks in, for clients that tokenize
+themselves); see `tfptlm.export.serving_functions`. The tokenizer runs inside
+the graph and its vocabulary travels as an asset, so loading needs only
+``tensorflow`` and ``tensorflow_text``.
+
+Example:
+
+>>> path = export_saved_model("runs/sst2", "exports/sst2")      # doctest: +SKIP
+>>> import tensorflow as tf, tensorflow_text                     # doctest: +SKIP
+>>> serve = tf.saved_model.load(str(path)).signatures["serving_default"]  # doctest: +SKIP
+>>> serve(text=tf.constant(["A gorgeous, witty film."]))["label"]         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfptlm.export import serving_functions
+from tfptlm.finetuning.backbones import TOKENIZER_DIR
+from tfptlm.finetuning.run import TASK_FILE, load_finetuned
+from tfptlm.tokenizers.wordpiece_files import VOCABULARY_FILE
+
+#: Strings every export is checked on: ordinary text plus the inputs that
+#: break tokenizers (empty, whitespace, emoji, control characters, mixed scripts).
+PROBE_TEXTS = [
+    "A gorgeous, witty and moving film.",
+    "",
+    "   \t ",
+    "Emoji 🎬🍿 and accents: crème brûlée, naïve café",
+    "control\x00\x07characters\u200b here",
+    "混合 scripts: 北京 is in 中国, Москва in Россия",
+]
+
+
+def next_version(output_dir: Path) -> int:
+    """One more than the highest numbered version folder in ``output_dir`` (1 if none)."""
+    versions = [int(p.name) for p in output_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def endpoints_for(model) -> dict:
+    """The signatures of a loaded fine-tuned model (see `load_finetuned`)."""
+    task, data = model.recipe.task, model.data_config
+    if task == "text_classification":
+        return serving_functions.classification_endpoints(model, data.text_pair_column is not None)
+    if task == "token_classification":
+        return serving_functions.token_classification_endpoints(model)
+    return serving_functions.question_answering_endpoints(model, data.max_answer_length)
+
+
+def export_saved_model(
+    model_dir: str | Path,
+    output_dir: str | Path,
+    version: int | None = None,
+    check: bool = True,
+) -> Path:
+    """Exports a ``tfptlm finetune`` output directory to ``output_dir/<version>``.
+
+    Args:
+        model_dir: the fine-tuned model directory.
+        output_dir: the export base directory (TF Serving's model base path).
+        version: the version number; default the next free one.
+        check: reload the export and check that it answers like the Keras
+            model on `PROBE_TEXTS` (raises ``AssertionError`` if not).
+
+    Returns:
+        The version directory written.
+    """
+    model_dir, output_dir = Path(model_dir), Path(output_dir)
+    model = load_finetuned(model_dir)
+    target = output_dir / str(version or next_version(output_dir))
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; choose another version")
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(model.preprocessor.tokenizer)
+    archive.track(tf.saved_model.Asset(str(model_dir / TOKENIZER_DIR / VOCABULARY_FILE)))
+    for name, (function, signature) in endpoints_for(model).items():
+        archive.add_endpoint(name, function, input_signature=signature)
+    archive.write_out(str(target), verbose=False)
+    (target / "assets.extra").mkdir(exist_ok=True)
+    shutil.copy(model_dir / TASK_FILE, target / "assets.extra" / TASK_FILE)
+    if check:
+        check_parity(model, target)
+    return target
+
+
+def probe_inputs(task: str, text_pairs: bool) -> dict:
+    """Signature inputs built from `PROBE_TEXTS` for a task."""
+    texts = tf.constant(PROBE_TEXTS)
+    if task == "question_answering":
+        return {"question": texts, "context": tf.constant(PROBE_TEXTS[::-1])}
+    if text_pairs:
+        return {"text": texts, "text_pair": tf.constant(PROBE_TEXTS[::-1])}
+    return {"text": texts}
+
+
+def keras_answers(model, inputs: dict) -> dict:
+    """What the Keras model answers for signature inputs, in the signature's terms."""
+    task = model.recipe.task
+    as_text = {k: [s.decode("utf-8") for s in v.numpy()] for k, v in inputs.items()}
+    if task == "text_classification":
+        probabilities = model.predict_probabilities(as_text["text"], as_text.get("text_pair"))
+        return {
+            "label": np.array([model.label_names[i] for i in probabilities.argmax(-1)]),
+            "probabilities": probabilities,
+        }
+    if task == "token_classification":
+        tags = model.tag_words(_words(as_text["text"]))
+        return {"tags": [t for row in tags for t in row]}
+    answers = model.answer(
+        as_text["question"], as_text["context"], max_answer_length=model.data_config.max_answer_length
+    )
+    return {"answer": np.array([a["text"] for a in answers]), "start": np.array([a["start"] for a in answers])}
+
+
+def _words(texts: list[str]) -> list[list[str]]:
+    from tfptlm.tokenizers.normalization import split_words_with_offsets
+
+    words, _, _ = split_words_with_offsets(tf.constant(texts))
+    return [[w.decode("utf-8") for w in row] for row in words.to_list()]
+
+
+def exported_answers(serve, inputs: dict) -> dict:
+    """The exported signature's answers, comparable with `keras_answers`."""
+    outputs = {k: v.numpy() for k, v in serve(**inputs).items()}
+    if "tags" in outputs:
+        return {"tags": [t.decode() for row in outputs["tags"] for t in row if t]}
+    decoded = {k: np.array([s.decode("utf-8") for s in v]) if v.dtype == object else v for k, v in outputs.items()}
+    return {k: decoded[k] for k in ("label", "probabilities", "answer", "start") if k in decoded}
+
+
+def check_parity(model, export_path: Path, atol: float = 1e-5) -> None:
+    """Reloads the export and checks it against the Keras model on the probe texts."""
+    serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
+    inputs = probe_inputs(model.recipe.task, model.data_config.text_pair_column is not None)
+    expected, actual = keras_answers(model, inputs), exported_answers(serve, inputs)
+    for key, value in expected.items():
+        if np.asarray(value).dtype.kind == "f":
+            np.testing.assert_allclose(actual[key], value, atol=atol, err_msg=f"exported {key} differs")
+        else:
+            np.testing.assert_array_equal(actual[key], value, err_msg=f"exported {key} differs")

@@ -1,0 +1,180 @@
+"""The functions behind each task's exported signatures: raw strings in, answers out.
+
+Each ``*_endpoints`` function returns ``{signature name: (function, input
+signature)}`` for `tfptlm.export.saved_model.export_saved_model`. Every
+function uses only TensorFlow and tensorflow-text ops, so the SavedModel runs
+in TF Serving (which links in tensorflow-text's ops) with no Python code.
+
+Strings are cleaned first: invalid UTF-8 bytes become U+FFFD (which the
+tokenizer then drops), so any bytes get an answer; character offsets refer to
+the cleaned text, which is the original text whenever it is valid UTF-8.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfptlm.tasks.task import BACKBONE_INPUTS
+from tfptlm.tokenizers.normalization import split_words_with_offsets
+
+#: Added to the score of impossible answer spans (finite, so JSON can carry it).
+_IMPOSSIBLE = -1e9
+
+
+def strings(name: str) -> tf.TensorSpec:
+    """A batch of raw UTF-8 strings."""
+    return tf.TensorSpec([None], tf.string, name=name)
+
+
+def token_inputs() -> dict:
+    """The token-level signature's inputs: int32 ``[batch, length]`` per backbone input."""
+    return {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in BACKBONE_INPUTS}
+
+
+def clean(texts: tf.Tensor) -> tf.Tensor:
+    """Replaces invalid UTF-8 with U+FFFD so that no input can make the graph fail."""
+    return tf.strings.unicode_transcode(
+        texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+    )
+
+
+def char_offsets(texts: tf.Tensor, row_ids: tf.Tensor, byte_offsets: tf.Tensor) -> tf.Tensor:
+    """Character positions of byte offsets; ``row_ids`` says which text each offset is in."""
+    byte_offsets = tf.cast(byte_offsets, tf.int32)
+    prefixes = tf.strings.substr(tf.gather(texts, row_ids), tf.zeros_like(byte_offsets), byte_offsets)
+    return tf.strings.length(prefixes, unit="UTF8_CHAR")
+
+
+def classification_endpoints(model, text_pairs: bool) -> dict:
+    """``serving_default``: ``text`` (and ``text_pair``) -> ``label``, ``score``, ``probabilities``;
+    ``serve_tokens``: the backbone inputs -> the same."""
+    preprocessor = model.preprocessor
+    label_names = tf.constant(model.label_names)
+
+    def answers(inputs):
+        probabilities = tf.nn.softmax(model(inputs, training=False), axis=-1)
+        return {
+            "label": tf.gather(label_names, tf.argmax(probabilities, axis=-1)),
+            "score": tf.reduce_max(probabilities, axis=-1),
+            "probabilities": probabilities,
+        }
+
+    if text_pairs:
+        def serve(text, text_pair):
+            return answers(preprocessor(clean(text), clean(text_pair)))
+
+        signature = [strings("text"), strings("text_pair")]
+    else:
+        def serve(text):
+            return answers(preprocessor(clean(text)))
+
+        signature = [strings("text")]
+    return {
+        "serving_default": (serve, signature),
+        "serve_tokens": (answers, [token_inputs()]),
+    }
+
+
+def token_classification_endpoints(model) -> dict:
+    """``serving_default``: ``text`` -> per word ``words``, ``tags``, character ``starts``/``ends``
+    (padded with "" and -1); ``serve_tokens``: the backbone inputs -> ``tag_ids`` per position."""
+    preprocessor = model.preprocessor
+    tag_names = tf.constant(model.tag_names)
+
+    def serve(text):
+        text = clean(text)
+        words, starts, ends = split_words_with_offsets(text)
+        features = preprocessor(words)
+        logits = model({name: features[name] for name in BACKBONE_INPUTS}, training=False)
+        first = features["first_piece"] > 0
+        # Words are kept in order, so the first-piece predictions belong to the
+        # first `words_kept` words; the words cut off by the length are tagged O.
+        kept = tf.ragged.boolean_mask(tf.argmax(logits, axis=-1, output_type=tf.int32), first)
+        cut = words.row_lengths() - tf.cast(kept.row_lengths(), tf.int64)
+        tags = tf.concat(
+            [
+                tf.gather(tag_names, kept),
+                tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(cut)], "O"), cut),
+            ],
+            axis=1,
+        )
+        row_ids = words.value_rowids()
+        return {
+            "words": words.to_tensor(""),
+            "tags": tags.to_tensor(""),
+            "starts": words.with_flat_values(char_offsets(text, row_ids, starts.flat_values)).to_tensor(-1),
+            "ends": words.with_flat_values(char_offsets(text, row_ids, ends.flat_values)).to_tensor(-1),
+        }
+
+    def serve_tokens(inputs):
+        return {"tag_ids": tf.argmax(model(inputs, training=False), axis=-1, output_type=tf.int32)}
+
+    return {
+        "serving_default": (serve, [strings("text")]),
+        "serve_tokens": (serve_tokens, [token_inputs()]),
+    }
+
+
+def question_answering_endpoints(model, max_answer_length: int) -> dict:
+    """``serving_default``: ``question``, ``context`` -> ``answer``, character ``start``/``end``,
+    ``score`` (the best span over all windows); ``serve_tokens``: the backbone inputs ->
+    ``start_logits``, ``end_logits``."""
+    preprocessor = model.preprocessor
+    length = preprocessor.sequence_length
+    window_fields = {
+        **{name: tf.int32 for name in BACKBONE_INPUTS},
+        "start_offsets": tf.int64,
+        "end_offsets": tf.int64,
+    }
+    band = tf.linalg.band_part(tf.ones([length, length], tf.bool), 0, max_answer_length - 1)
+
+    def serve(question, context):
+        context = clean(context)
+        windows = tf.map_fn(
+            lambda example: {
+                k: v
+                for k, v in preprocessor.windows(example[0], example[1]).items()
+                if k in window_fields
+            },
+            (clean(question), context),
+            fn_output_signature={
+                k: tf.RaggedTensorSpec([None, length], dtype, ragged_rank=0)
+                for k, dtype in window_fields.items()
+            },
+        )
+        example_of_window = windows["token_ids"].value_rowids()
+        flat = {k: v.values for k, v in windows.items()}  # [windows, length]
+        logits = model({name: flat[name] for name in BACKBONE_INPUTS}, training=False)
+        in_context = flat["start_offsets"] >= 0
+        allowed = band[tf.newaxis] & in_context[:, :, tf.newaxis] & in_context[:, tf.newaxis, :]
+        scores = logits["start"][:, :, tf.newaxis] + logits["end"][:, tf.newaxis, :]
+        scores = tf.reshape(tf.where(allowed, scores, _IMPOSSIBLE), [-1, length * length])
+        best = tf.argmax(scores, axis=-1, output_type=tf.int32)
+        best_score = tf.reduce_max(scores, axis=-1)
+        start = tf.gather(flat["start_offsets"], best // length, batch_dims=1)
+        end = tf.gather(flat["end_offsets"], best % length, batch_dims=1)
+        # The best window of each example.
+        per_example = tf.RaggedTensor.from_value_rowids(best_score, example_of_window)
+        choice = windows["token_ids"].row_starts() + tf.argmax(
+            per_example.to_tensor(_IMPOSSIBLE * 2), axis=-1
+        )
+        score = tf.gather(best_score, choice)
+        found = score > _IMPOSSIBLE / 2
+        start = tf.where(found, tf.gather(start, choice), 0)
+        end = tf.where(found, tf.gather(end, choice), 0)
+        rows = tf.range(tf.shape(context, out_type=tf.int64)[0])
+        return {
+            "answer": tf.strings.substr(context, tf.cast(start, tf.int32), tf.cast(end - start, tf.int32)),
+            "start": char_offsets(context, rows, start),
+            "end": char_offsets(context, rows, end),
+            "score": score,
+        }
+
+    def serve_tokens(inputs):
+        logits = model(inputs, training=False)
+        return {"start_logits": logits["start"], "end_logits": logits["end"]}
+
+    return {
+        "serving_default": (serve, [strings("question"), strings("context")]),
+        "serve_tokens": (serve_tokens, [token_inputs()]),
+    }
