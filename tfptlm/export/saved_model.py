@@ -5,11 +5,12 @@ Layout, as TF Serving expects::
     OUTPUT/1/saved_model.pb, variables/, assets/vocab.txt, assets.extra/task.json
     OUTPUT/2/...   (each export adds the next version)
 
-Signatures: ``serving_default`` (raw strings in, answers out) and
+Signatures: ``serving_default`` (raw strings in, answers out),
 ``serve_tokens`` (token ids and masks in, for clients that tokenize
-themselves); see `tfptlm.export.serving_functions`. The tokenizer runs inside
-the graph and its vocabulary travels as an asset, so loading needs only
-``tensorflow`` and ``tensorflow_text``.
+themselves) and ``tokenize`` (text in, those inputs and the token strings
+out); see `tfptlm.export.serving_functions`. The tokenizer runs inside the
+graph and its vocabulary travels as an asset (``assets/vocab.txt``, read by
+``tokenize``), so loading needs only ``tensorflow`` and ``tensorflow_text``.
 
 Example:
 
@@ -85,11 +86,17 @@ def export_saved_model(
     if target.exists():
         raise FileExistsError(f"{target} already exists; choose another version")
 
+    tokenizer = model.preprocessor.tokenizer
+    table = serving_functions.vocabulary_table(str(model_dir / TOKENIZER_DIR / VOCABULARY_FILE))
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.track(model.preprocessor.tokenizer)
-    archive.track(tf.saved_model.Asset(str(model_dir / TOKENIZER_DIR / VOCABULARY_FILE)))
-    for name, (function, signature) in endpoints_for(model).items():
+    archive.track(tokenizer)
+    archive.track(table)
+    endpoints = endpoints_for(model)
+    endpoints.update(
+        serving_functions.tokenize_endpoint(tokenizer, model.data_config.sequence_length, table)
+    )
+    for name, (function, signature) in endpoints.items():
         archive.add_endpoint(name, function, input_signature=signature)
     archive.write_out(str(target), verbose=False)
     (target / "assets.extra").mkdir(exist_ok=True)

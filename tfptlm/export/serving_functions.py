@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfptlm.data.packing import pack_segments
 from tfptlm.tasks.task import BACKBONE_INPUTS
 from tfptlm.tokenizers.normalization import split_words_with_offsets
 
@@ -43,6 +44,37 @@ def char_offsets(texts: tf.Tensor, row_ids: tf.Tensor, byte_offsets: tf.Tensor) 
     byte_offsets = tf.cast(byte_offsets, tf.int32)
     prefixes = tf.strings.substr(tf.gather(texts, row_ids), tf.zeros_like(byte_offsets), byte_offsets)
     return tf.strings.length(prefixes, unit="UTF8_CHAR")
+
+
+def vocabulary_table(vocabulary_file: str) -> tf.lookup.StaticHashTable:
+    """Id -> token, read from the vocabulary file (which the SavedModel keeps as an asset)."""
+    initializer = tf.lookup.TextFileInitializer(
+        vocabulary_file,
+        key_dtype=tf.int64,
+        key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+        value_dtype=tf.string,
+        value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+    )
+    return tf.lookup.StaticHashTable(initializer, default_value="")
+
+
+def tokenize_endpoint(tokenizer, sequence_length: int, table: tf.lookup.StaticHashTable) -> dict:
+    """``tokenize``: ``text`` -> the packed model inputs and the ``tokens`` as strings,
+    for clients that call ``serve_tokens`` themselves or want to see the pieces."""
+
+    def tokenize(text):
+        inputs = pack_segments(
+            [tokenizer.tokenize(clean(text))],
+            sequence_length,
+            cls_id=tokenizer.cls_id,
+            sep_id=tokenizer.sep_id,
+            pad_id=tokenizer.pad_id,
+            pad_to_batch=True,
+        )
+        tokens = table.lookup(tf.cast(inputs["token_ids"], tf.int64))
+        return {**inputs, "tokens": tf.where(inputs["padding_mask"] > 0, tokens, "")}
+
+    return {"tokenize": (tokenize, [strings("text")])}
 
 
 def classification_endpoints(model, text_pairs: bool) -> dict:

@@ -128,8 +128,10 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
     return metrics
 
 
-def save_finetuned(model, tokenizer, recipe: Recipe, data: FinetuneDataConfig, output_dir: Path) -> None:
+def save_finetuned(model, tokenizer, recipe: Recipe, data: FinetuneDataConfig, output_dir: str | Path) -> None:
     """Writes ``model.keras``, ``tokenizer/`` and ``task.json`` (task + data settings)."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     model.save(output_dir / MODEL_FILE)
     tokenizer.save(output_dir / TOKENIZER_DIR)
     task = {"task": recipe.task, "data": dataclasses.asdict(data)}
