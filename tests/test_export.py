@@ -200,3 +200,31 @@ def test_saved_model_cli_runs_the_export_with_tensorflow_text_loaded(exports):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Result for output key label" in result.stdout and "Result for output key probabilities" in result.stdout
+
+
+def test_pretrained_bert_exports_masked_word_fill_in(tmp_path):
+    from test_pretrain_cli import pretrain_args, write_corpus
+
+    from tfptlm.models.loading import load_keras_model
+
+    run = tmp_path / "pretrained"
+    assert main(pretrain_args(write_corpus(tmp_path / "corpus.txt"), run, 2)) == 0
+    export_path = export_saved_model(run, tmp_path / "exports")
+    serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
+    out = serve(text=tf.constant(["alpha [MASK] gamma [MASK]", "no marks here"]))
+    assert out["tokens"].shape == (2, 2, 5)
+    assert not any(out["tokens"].numpy()[1].ravel()) and not out["scores"].numpy()[1].any()
+
+    tokenizer = WordPieceTokenizer.load(run / "tokenizer")
+    ids = ([tokenizer.cls_id] + tokenizer.tokenize("alpha").numpy().tolist() + [tokenizer.mask_id]
+           + tokenizer.tokenize("gamma").numpy().tolist() + [tokenizer.mask_id, tokenizer.sep_id])
+    positions = [i for i, t in enumerate(ids) if t == tokenizer.mask_id]
+    logits = load_keras_model(run / "pretrainer.keras")({
+        "token_ids": np.array([ids], "int32"), "segment_ids": np.zeros((1, len(ids)), "int32"),
+        "padding_mask": np.ones((1, len(ids)), "int32"), "mask_positions": np.array([positions], "int32"),
+    })["mlm"]
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0]
+    for mark in range(2):
+        best = np.argsort(-probabilities[mark])[:5]
+        assert [t.decode() for t in out["tokens"].numpy()[0, mark]] == [tokenizer.vocabulary[i] for i in best]
+        np.testing.assert_allclose(out["scores"].numpy()[0, mark], probabilities[mark][best], atol=1e-5)

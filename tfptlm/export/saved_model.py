@@ -32,7 +32,11 @@ import tensorflow as tf
 from tfptlm.export import serving_functions
 from tfptlm.finetuning.backbones import TOKENIZER_DIR
 from tfptlm.finetuning.run import TASK_FILE, load_finetuned
+from tfptlm.tokenizers import WordPieceTokenizer
 from tfptlm.tokenizers.wordpiece_files import VOCABULARY_FILE
+
+#: The MLM + NSP model in a ``tfptlm pretrain`` output directory.
+PRETRAINER_FILE = "pretrainer.keras"
 
 #: Strings every export is checked on: ordinary text plus the inputs that
 #: break tokenizers (empty, whitespace, emoji, control characters, mixed scripts).
@@ -68,10 +72,11 @@ def export_saved_model(
     version: int | None = None,
     check: bool = True,
 ) -> Path:
-    """Exports a ``tfptlm finetune`` output directory to ``output_dir/<version>``.
+    """Exports a fine-tuned model or a pretrained BERT to ``output_dir/<version>``.
 
     Args:
-        model_dir: the fine-tuned model directory.
+        model_dir: a ``tfptlm finetune`` output directory, or a ``tfptlm
+            pretrain`` output directory (exported as masked-word fill-in).
         output_dir: the export base directory (TF Serving's model base path).
         version: the version number; default the next free one.
         check: reload the export and check that it answers like the Keras
@@ -81,28 +86,61 @@ def export_saved_model(
         The version directory written.
     """
     model_dir, output_dir = Path(model_dir), Path(output_dir)
+    if not (model_dir / TASK_FILE).is_file() and (model_dir / PRETRAINER_FILE).is_file():
+        return _export_fill_mask(model_dir, output_dir, version, check)
     model = load_finetuned(model_dir)
-    target = output_dir / str(version or next_version(output_dir))
-    if target.exists():
-        raise FileExistsError(f"{target} already exists; choose another version")
-
+    target = _version_dir(output_dir, version)
     tokenizer = model.preprocessor.tokenizer
     table = serving_functions.vocabulary_table(str(model_dir / TOKENIZER_DIR / VOCABULARY_FILE))
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(tokenizer)
-    archive.track(table)
     endpoints = endpoints_for(model)
     endpoints.update(
         serving_functions.tokenize_endpoint(tokenizer, model.data_config.sequence_length, table)
     )
+    _write_archive(target, [model, tokenizer, table], endpoints)
+    shutil.copy(model_dir / TASK_FILE, target / "assets.extra" / TASK_FILE)
+    if check:
+        check_parity(model, target)
+    return target
+
+
+def _version_dir(output_dir: Path, version: int | None) -> Path:
+    target = output_dir / str(version or next_version(output_dir))
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; choose another version")
+    return target
+
+
+def _write_archive(target: Path, trackables: list, endpoints: dict) -> None:
+    archive = keras.export.ExportArchive()
+    for trackable in trackables:
+        archive.track(trackable)
     for name, (function, signature) in endpoints.items():
         archive.add_endpoint(name, function, input_signature=signature)
     archive.write_out(str(target), verbose=False)
     (target / "assets.extra").mkdir(exist_ok=True)
-    shutil.copy(model_dir / TASK_FILE, target / "assets.extra" / TASK_FILE)
+
+
+def _export_fill_mask(model_dir: Path, output_dir: Path, version: int | None, check: bool) -> Path:
+    """Exports a pretraining output's MLM head: ``[MASK]`` marks in, likely words out."""
+    from tfptlm.config import load_config
+    from tfptlm.models.loading import load_keras_model
+
+    pretrainer = load_keras_model(model_dir / PRETRAINER_FILE)
+    tokenizer = WordPieceTokenizer.load(model_dir / TOKENIZER_DIR)
+    length = load_config(model_dir / "config.yaml").data.max_sequence_length
+    table = serving_functions.vocabulary_table(str(model_dir / TOKENIZER_DIR / VOCABULARY_FILE))
+    endpoints = serving_functions.fill_mask_endpoints(pretrainer, tokenizer, length, table)
+    endpoints.update(serving_functions.tokenize_endpoint(tokenizer, length, table))
+    target = _version_dir(output_dir, version)
+    _write_archive(target, [pretrainer, tokenizer, table], endpoints)
+    shutil.copy(model_dir / "config.yaml", target / "assets.extra" / "config.yaml")
     if check:
-        check_parity(model, target)
+        serve = tf.saved_model.load(str(target)).signatures["serving_default"]
+        texts = tf.constant(["The [MASK] of France is Paris.", "no mark", "[MASK][MASK]"] + PROBE_TEXTS)
+        expected = tf.function(endpoints["serving_default"][0])(texts)
+        actual = serve(text=texts)
+        np.testing.assert_array_equal(actual["tokens"], expected["tokens"])
+        np.testing.assert_allclose(actual["scores"], expected["scores"], atol=1e-5)
     return target
 
 

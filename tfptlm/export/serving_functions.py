@@ -210,3 +210,51 @@ def question_answering_endpoints(model, max_answer_length: int) -> dict:
         "serving_default": (serve, [strings("question"), strings("context")]),
         "serve_tokens": (serve_tokens, [token_inputs()]),
     }
+
+
+def fill_mask_endpoints(pretrainer, tokenizer, sequence_length: int, table, top_k: int = 5) -> dict:
+    """``serving_default``: ``text`` with ``[MASK]`` marks -> the ``top_k`` ``tokens`` and
+    their ``scores`` (probabilities) for each mark, ``[batch, marks, top_k]`` (padded with
+    "" and 0); ``serve_tokens``: the backbone inputs plus ``mask_positions`` -> the same."""
+    mask_id = tokenizer.mask_id
+
+    def predictions(inputs, positions, real):
+        logits = pretrainer({**inputs, "mask_positions": positions}, training=False)["mlm"]
+        best = tf.math.top_k(tf.nn.softmax(logits, axis=-1), k=top_k)
+        real = real[:, :, tf.newaxis]
+        tokens = table.lookup(tf.cast(best.indices, tf.int64))
+        return {"tokens": tf.where(real, tokens, ""), "scores": tf.where(real, best.values, 0.0)}
+
+    def serve(text):
+        # "[MASK]" would be split like any bracketed word, so the text is cut
+        # at each mark and the mask id is put back between the pieces.
+        parts = tf.strings.split(clean(text), sep=tokenizer.mask_token)  # [batch, (parts)]
+        pieces = tokenizer.tokenize(parts.flat_values)
+        position = tf.ragged.range(parts.row_lengths()).flat_values
+        follows = tf.cast(position < tf.repeat(parts.row_lengths() - 1, parts.row_lengths()), tf.int64)
+        marks = tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(follows)], mask_id), follows)
+        token_ids = parts.with_flat_values(tf.concat([pieces, marks], axis=1)).merge_dims(1, 2)
+        inputs = pack_segments(
+            [token_ids],
+            sequence_length,
+            cls_id=tokenizer.cls_id,
+            sep_id=tokenizer.sep_id,
+            pad_id=tokenizer.pad_id,
+            pad_to_batch=True,
+        )
+        return serve_tokens(inputs)
+
+    def serve_tokens(inputs):
+        is_mask = inputs["token_ids"] == mask_id
+        columns = tf.broadcast_to(tf.range(tf.shape(is_mask)[1]), tf.shape(is_mask))
+        found = tf.ragged.boolean_mask(columns, is_mask)
+        width = tf.maximum(tf.reduce_max(found.row_lengths()), 1)  # at least one column
+        shape = tf.stack([tf.shape(is_mask, out_type=tf.int64)[0], tf.cast(width, tf.int64)])
+        positions = found.to_tensor(0, shape=shape)
+        real = tf.ragged.boolean_mask(tf.ones_like(columns, tf.bool), is_mask).to_tensor(False, shape=shape)
+        return predictions(inputs, positions, real)
+
+    return {
+        "serving_default": (serve, [strings("text")]),
+        "serve_tokens": (serve_tokens, [token_inputs()]),
+    }
