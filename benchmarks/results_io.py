@@ -16,6 +16,7 @@ import os
 import platform
 import shlex
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -87,11 +88,30 @@ def package_versions() -> dict:
 
 
 class Stopwatch:
-    """Wall time since creation; ``log`` prints timestamped progress lines (flushed)."""
+    """Wall time since creation; ``log`` prints timestamped progress lines (flushed).
+
+    A daemon thread samples the machine's 1-minute load average every 30 s, so
+    the report can say how busy the machine was (other jobs slow CPU runs down).
+    """
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
         self.started_at = datetime.datetime.now(datetime.timezone.utc)
+        self.loads: list[float] = []
+        threading.Thread(target=self._sample_load, daemon=True).start()
+
+    def _sample_load(self) -> None:
+        while True:
+            self.loads.append(os.getloadavg()[0])
+            time.sleep(30)
+
+    def load_summary(self) -> dict:
+        """Min, median and max of the sampled 1-minute load averages."""
+        if not self.loads:
+            return {}
+        ordered = sorted(self.loads)
+        return {"min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1],
+                "samples": len(ordered)}
 
     @property
     def seconds(self) -> float:
@@ -129,6 +149,7 @@ def write_report(
         "complete": complete,
         "versions": versions,
         "machine": machine,
+        "loadavg_1min": stopwatch.load_summary(),
         **report,
     }
     (output_dir / f"{stem}.json").write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n")
@@ -143,8 +164,15 @@ def write_report(
         f"- Machine: {machine['cpu_model']}, {machine['usable_cpus']} usable CPUs of "
         f"{machine['cpu_count']}, {machine['memory_gb']} GB, {device}; {machine['platform']}",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v is not None),
-        "",
     ]
+    load = full["loadavg_1min"]
+    if load:
+        header.append(
+            f"- Machine load during the run (1-minute load average, sampled every 30 s; this "
+            f"benchmark alone adds about 2): min {load['min']:.1f}, median {load['median']:.1f}, "
+            f"max {load['max']:.1f}"
+        )
+    header.append("")
     md_path = output_dir / f"{stem}.md"
     md_path.write_text("\n".join(header + body) + "\n", encoding="utf-8")
     return md_path

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tfptlm.data.classification_inputs import TextClassificationPreprocessor
 from tfptlm.data.labeled_files import LabeledData, LabeledText, infer_label_names, read_labeled_file
-from tfptlm.finetuning.recipe import Examples, Recipe, shuffled
+from tfptlm.finetuning.recipe import Examples, Recipe, batched_by_length, shuffled
 from tfptlm.metrics import classification_metrics, save_confusion_matrix_png
 from tfptlm.tasks.text_classifier import TextClassifier
 
@@ -62,7 +62,12 @@ class ClassificationRecipe(Recipe):
         columns = self._columns(examples)
         labels = self._label_ids(model, examples)
         dataset = tf.data.Dataset.from_tensor_slices((columns, labels))
-        dataset = shuffled(dataset, len(labels), seed).batch(batch_size)
+        dataset = batched_by_length(
+            shuffled(dataset, len(labels), seed),
+            lambda texts, y: tf.reduce_sum(tf.strings.length(tf.stack(texts))),
+            batch_size,
+            seed,
+        )
         preprocessor = model.preprocessor
         dataset = dataset.map(
             lambda texts, y: (preprocessor(*texts), y), num_parallel_calls=tf.data.AUTOTUNE
