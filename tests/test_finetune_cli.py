@@ -3,7 +3,6 @@
 import csv
 import json
 import random
-from pathlib import Path
 
 from tfptlm.cli import main
 

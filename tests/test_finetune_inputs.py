@@ -1,6 +1,5 @@
 """Tests for word-level tokenization with offsets, packing and the task preprocessors."""
 
-import numpy as np
 import pytest
 import tensorflow as tf
 

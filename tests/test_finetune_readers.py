@@ -13,9 +13,8 @@ from tfptlm.data.conll import (
     spans_to_tags,
     tags_to_spans,
 )
-from tfptlm.data.data_errors import DataFileError
+from tfptlm.data.data_errors import DataFileError, ReadResult
 from tfptlm.data.labeled_files import (
-    LabeledData,
     LabeledText,
     infer_label_names,
     read_labeled_file,
@@ -218,7 +217,7 @@ def test_missing_file_and_unknown_format(tmp_path):
 
 def test_infer_label_names_numeric_and_lexicographic():
     def data(*labels):
-        return LabeledData([LabeledText("t", None, label, "f:1") for label in labels], 0, [])
+        return ReadResult([LabeledText("t", None, label, "f:1") for label in labels], 0, [])
 
     assert infer_label_names([data("10", "1"), data("0", "2", "1")]) == ["0", "1", "2", "10"]
     assert infer_label_names([data("pos", "neg"), data("neutral")]) == ["neg", "neutral", "pos"]
@@ -249,7 +248,7 @@ London NNP I-NP B-LOC
 def test_conll_iob1_with_docstart(tmp_path):
     path = write(tmp_path, "eng.testb", CONLL_IOB1)
     data = read_conll(path, scheme="iob1")
-    assert data.sentences == [
+    assert data.examples == [
         TaggedSentence(
             ["EU", "rejects", "German", "call"], ["I-ORG", "O", "I-MISC", "O"], f"{path}:3"
         ),
@@ -257,23 +256,23 @@ def test_conll_iob1_with_docstart(tmp_path):
         TaggedSentence(["Paris", "London"], ["I-LOC", "B-LOC"], f"{path}:13"),
     ]
     assert data.skipped == 0
-    assert tags_to_spans(data.sentences[2].tags, "iob1") == [("LOC", 0, 1), ("LOC", 1, 2)]
+    assert tags_to_spans(data.examples[2].tags, "iob1") == [("LOC", 0, 1), ("LOC", 1, 2)]
 
 
 def test_conll_bmes_char_file_with_bom(tmp_path):
     text = "吴 B-NAME\r\n重 M-NAME\r\n阳 E-NAME\r\n， O\r\n\r\n中 S-CONT\r\n"
     path = write(tmp_path, "dev.char.bmes", text, "utf-8-sig")
     data = read_conll(path, scheme="bmes")
-    assert [s.words for s in data.sentences] == [["吴", "重", "阳", "，"], ["中"]]
-    assert data.sentences[0].tags == ["B-NAME", "M-NAME", "E-NAME", "O"]
-    assert data.sentences[1].source == f"{path}:6"
+    assert [s.words for s in data.examples] == [["吴", "重", "阳", "，"], ["中"]]
+    assert data.examples[0].tags == ["B-NAME", "M-NAME", "E-NAME", "O"]
+    assert data.examples[1].source == f"{path}:6"
 
 
 def test_conll_iob2_columns(tmp_path):
     path = write(tmp_path, "x.conll", "B-PER John 1\nI-PER Smith 2\nO runs 3\n")
     data = read_conll(path, word_column=1, tag_column=0, scheme="iob2")
-    assert data.sentences[0].words == ["John", "Smith", "runs"]
-    assert data.sentences[0].tags == ["B-PER", "I-PER", "O"]
+    assert data.examples[0].words == ["John", "Smith", "runs"]
+    assert data.examples[0].tags == ["B-PER", "I-PER", "O"]
 
 
 def test_conll_bad_tag_names_line_and_suggests_scheme(tmp_path):
@@ -301,7 +300,7 @@ def test_conll_skip_bad_rows_skips_whole_sentence(tmp_path):
     text = "a B-PER\nb X-PER\nc O\n\nd O\n\ne\nf O\n\ng B-LOC\n"
     path = write(tmp_path, "s.txt", text)
     data = read_conll(path, skip_bad_rows=True)
-    assert [s.words for s in data.sentences] == [["d"], ["g"]]
+    assert [s.words for s in data.examples] == [["d"], ["g"]]
     assert data.skipped == 2
     assert data.skipped_examples[0].startswith(f"{path}:2:")
     assert data.skipped_examples[1].startswith(f"{path}:7:")

@@ -220,7 +220,7 @@ def _predict(args) -> None:
     else:
         options = {"text_pair": args.text_pair, "question": args.question, "context": args.context}
         examples = model.recipe.raw_examples(args.texts, options)
-    if not examples.items:
+    if not examples.examples:
         raise ValueError("nothing to predict: give TEXT arguments or --input FILE")
     lines = [json.dumps(p, ensure_ascii=False) for p in predict_examples(model, examples)]
     if args.output:

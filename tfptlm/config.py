@@ -97,16 +97,7 @@ class PretrainConfig:
         """Check values that a type alone cannot (choices and ranges)."""
         _check_choice("objective", self.objective, ("mlm_nsp",))
         _check_choice("model.family", self.model.family, ("bert",))
-        _check_choice(
-            "training.mixed_precision",
-            self.training.mixed_precision,
-            ("float32", "mixed_bfloat16", "mixed_float16"),
-        )
-        if self.training.jit_compile not in (True, False, "auto"):
-            raise ConfigError(
-                "training.jit_compile must be auto, true or false, "
-                f"got {self.training.jit_compile!r}"
-            )
+        _check_switches(self.training)
         positive = {
             "training.steps": self.training.steps,
             "training.batch_size": self.training.batch_size,
@@ -115,9 +106,7 @@ class PretrainConfig:
             "data.max_predictions": self.data.max_predictions,
             "tokenizer.vocab_size": self.tokenizer.vocab_size,
         }
-        for key, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"{key} must be positive, got {value}")
+        _check_positive(positive)
         fractions = {
             "data.mask_rate": self.data.mask_rate,
             "data.random_next_rate": self.data.random_next_rate,
@@ -211,16 +200,7 @@ class FinetuneConfig:
         """Check values that a type alone cannot (choices and ranges)."""
         _check_choice("task", self.task, FINETUNE_TASKS)
         _check_choice("data.tag_scheme", self.data.tag_scheme, ("iob1", "iob2", "bmes"))
-        _check_choice(
-            "training.mixed_precision",
-            self.training.mixed_precision,
-            ("float32", "mixed_bfloat16", "mixed_float16"),
-        )
-        if self.training.jit_compile not in (True, False, "auto"):
-            raise ConfigError(
-                "training.jit_compile must be auto, true or false, "
-                f"got {self.training.jit_compile!r}"
-            )
+        _check_switches(self.training)
         if isinstance(self.training.class_weights, str):
             _check_choice("training.class_weights", self.training.class_weights, ("balanced",))
         positive = {
@@ -234,9 +214,7 @@ class FinetuneConfig:
         }
         if self.training.max_steps is not None:
             positive["training.max_steps"] = self.training.max_steps
-        for key, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"{key} must be positive, got {value}")
+        _check_positive(positive)
         for key, value in {
             "data.eval_share": self.data.eval_share,
             "training.warmup_ratio": self.training.warmup_ratio,
@@ -248,6 +226,25 @@ class FinetuneConfig:
 
 #: The tasks ``tfptlm finetune`` trains.
 FINETUNE_TASKS = ("text_classification", "token_classification", "question_answering")
+
+
+def _check_switches(training) -> None:
+    """The precision and XLA switches shared by pretraining and fine-tuning."""
+    _check_choice(
+        "training.mixed_precision",
+        training.mixed_precision,
+        ("float32", "mixed_bfloat16", "mixed_float16"),
+    )
+    if training.jit_compile not in (True, False, "auto"):
+        raise ConfigError(
+            f"training.jit_compile must be auto, true or false, got {training.jit_compile!r}"
+        )
+
+
+def _check_positive(values: dict) -> None:
+    for key, value in values.items():
+        if value <= 0:
+            raise ConfigError(f"{key} must be positive, got {value}")
 
 
 def _check_choice(key: str, value: Any, choices: tuple) -> None:

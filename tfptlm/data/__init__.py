@@ -2,7 +2,7 @@
 
 from tfptlm.data.classification_inputs import TextClassificationPreprocessor
 from tfptlm.data.conll import TaggedSentence, convert_tags, read_conll, tags_to_spans
-from tfptlm.data.data_errors import DataFileError
+from tfptlm.data.data_errors import DataFileError, ReadResult
 from tfptlm.data.labeled_files import LabeledText, infer_label_names, read_labeled_file
 from tfptlm.data.objectives import MaskedLMMasker, NextSentencePairer
 from tfptlm.data.question_answering_inputs import QuestionAnsweringPreprocessor
@@ -24,6 +24,7 @@ __all__ = [
     "LabeledText",
     "QAExample",
     "QuestionAnsweringPreprocessor",
+    "ReadResult",
     "TaggedSentence",
     "TextClassificationPreprocessor",
     "TokenClassificationPreprocessor",

@@ -20,7 +20,7 @@ ill-formed sequences leniently, like conlleval (e.g. an IOB2 ``I-PER`` after
 Example:
 
 >>> data = read_conll("conll2003/eng.testb", scheme="iob1")  # doctest: +SKIP
->>> data.sentences[0].words[:3], data.sentences[0].tags[:3]  # doctest: +SKIP
+>>> data.examples[0].words[:3], data.examples[0].tags[:3]  # doctest: +SKIP
 (['SOCCER', '-', 'JAPAN'], ['O', 'O', 'I-LOC'])
 >>> convert_tags(["I-LOC", "O", "I-PER", "B-PER"], "iob1", "iob2")
 ['B-LOC', 'O', 'B-PER', 'B-PER']
@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from tfptlm.data.data_errors import DataFileError
+from tfptlm.data.data_errors import DataFileError, ReadResult
 from tfptlm.data.encoded_lines import read_lines_with_numbers
 
 TAG_SCHEMES = ("iob1", "iob2", "bmes")
@@ -51,15 +51,6 @@ class TaggedSentence:
     words: list[str]
     tags: list[str]
     source: str
-
-
-@dataclass
-class TaggedData:
-    """The sentences of a file and what was skipped with ``skip_bad_rows=True``."""
-
-    sentences: list[TaggedSentence]
-    skipped: int = 0
-    skipped_examples: list[str] = field(default_factory=list)
 
 
 def _check_scheme(scheme: str) -> None:
@@ -195,7 +186,7 @@ def read_conll(
     scheme: str = "iob2",
     skip_bad_rows: bool = False,
     label_names: Sequence[str] | None = None,
-) -> TaggedData:
+) -> ReadResult:
     """Reads and validates the tagged sentences of one CoNLL-style file.
 
     Args:
@@ -209,7 +200,7 @@ def read_conll(
         label_names: if given, every tag must be one of them.
 
     Returns:
-        :class:`TaggedData`, tags as in the file.
+        :class:`ReadResult`, tags as in the file.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -220,7 +211,7 @@ def read_conll(
     Example:
 
     >>> data = read_conll("resume_ner/dev.char.bmes", scheme="bmes")  # doctest: +SKIP
-    >>> len(data.sentences), data.sentences[0].source  # doctest: +SKIP
+    >>> len(data.examples), data.examples[0].source  # doctest: +SKIP
     (463, 'resume_ner/dev.char.bmes:1')
     """
     _check_scheme(scheme)
@@ -296,4 +287,4 @@ def read_conll(
             else ""
         )
         raise DataFileError(f"{path}: no sentences in the file{detail}")
-    return TaggedData(sentences, skipped, skipped_examples)
+    return ReadResult(sentences, skipped, skipped_examples)

@@ -33,9 +33,9 @@ import json
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from tfptlm.data.data_errors import DataFileError
+from tfptlm.data.data_errors import DataFileError, ReadResult
 from tfptlm.data.encoded_lines import read_text, split_lines
 
 FILE_FORMATS = ("tsv", "csv", "jsonl")
@@ -55,15 +55,6 @@ class LabeledText:
     text_pair: str | None
     label: str | None
     source: str
-
-
-@dataclass
-class LabeledData:
-    """The examples of a file and what was skipped with ``skip_bad_rows=True``."""
-
-    examples: list[LabeledText]
-    skipped: int = 0
-    skipped_examples: list[str] = field(default_factory=list)
 
 
 def _list_names(names: Sequence[str]) -> str:
@@ -249,7 +240,7 @@ def read_labeled_file(
     delimiter: str | None = None,
     label_names: Sequence[str] | None = None,
     skip_bad_rows: bool = False,
-) -> LabeledData:
+) -> ReadResult:
     """Reads and validates the examples of one labelled file.
 
     Args:
@@ -267,7 +258,7 @@ def read_labeled_file(
         skip_bad_rows: skip and count bad rows instead of raising.
 
     Returns:
-        :class:`LabeledData`; texts and labels are stripped of surrounding
+        :class:`ReadResult`; texts and labels are stripped of surrounding
         whitespace, and each example knows its ``path:line``.
 
     Raises:
@@ -279,7 +270,7 @@ def read_labeled_file(
     Example:
 
     >>> read_labeled_file("pairs.csv", "premise", "label", "hypothesis")  # doctest: +SKIP
-    LabeledData(examples=[LabeledText(text='A man sleeps.', text_pair='A person rests.',
+    ReadResult(examples=[LabeledText(text='A man sleeps.', text_pair='A person rests.',
                 label='entailment', source='pairs.csv:2'), ...], skipped=0, skipped_examples=[])
     """
     path = os.fspath(path)
@@ -357,10 +348,10 @@ def read_labeled_file(
             else ""
         )
         raise DataFileError(f"{path}: no usable examples in the file{detail}")
-    return LabeledData(examples, skipped, skipped_examples)
+    return ReadResult(examples, skipped, skipped_examples)
 
 
-def infer_label_names(datasets: Sequence[LabeledData]) -> list[str]:
+def infer_label_names(datasets: Sequence[ReadResult]) -> list[str]:
     """Returns the sorted unique labels of the datasets.
 
     Labels sort numerically when all are integers (``"2" < "10"``), otherwise
@@ -369,7 +360,7 @@ def infer_label_names(datasets: Sequence[LabeledData]) -> list[str]:
     Example:
 
     >>> examples = [LabeledText("a", None, "10", "f:1"), LabeledText("b", None, "2", "f:2")]
-    >>> data = LabeledData(examples)
+    >>> data = ReadResult(examples)
     >>> infer_label_names([data])
     ['2', '10']
     """

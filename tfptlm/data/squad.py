@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from tfptlm.data.data_errors import DataFileError
+from tfptlm.data.data_errors import DataFileError, ReadResult
 from tfptlm.data.encoded_lines import read_text
 
 _MAX_SKIPPED_EXAMPLES = 10
@@ -44,15 +44,6 @@ class QAExample:
     context: str
     answers: list[tuple[str, int]]
     source: str
-
-
-@dataclass
-class QAData:
-    """The examples of a file and what was skipped with ``skip_bad_rows=True``."""
-
-    examples: list[QAExample]
-    skipped: int = 0
-    skipped_examples: list[str] = field(default_factory=list)
 
 
 class _Bad(Exception):
@@ -100,7 +91,7 @@ def read_squad(
     *,
     skip_bad_rows: bool = False,
     require_answers: bool = True,
-) -> QAData:
+) -> ReadResult:
     """Reads and validates the questions of a SQuAD v1.1 JSON file.
 
     Args:
@@ -111,7 +102,7 @@ def read_squad(
             ``answers`` list, as in data for prediction only.
 
     Returns:
-        :class:`QAData`; each example's ``source`` is its JSON path and id.
+        :class:`ReadResult`; each example's ``source`` is its JSON path and id.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -226,4 +217,4 @@ def read_squad(
             else ""
         )
         raise DataFileError(f"{path}: no usable questions in the file{detail}")
-    return QAData(examples, skipped, skipped_examples)
+    return ReadResult(examples, skipped, skipped_examples)

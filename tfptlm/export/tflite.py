@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,6 +50,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from tfptlm.export.saved_model import next_version
 from tfptlm.export.tflite_tokenizer import UnsupportedTokenizerError, tflite_tokenizer
@@ -85,6 +85,19 @@ PROBE_TEXTS = [
     "ÀÉÎÕÜ Straße ﬁne ＡＢＣ１２３ don't… $5+3=8",
     "The plot thickens, then thins out again. " * 60,
 ]
+
+
+#: Why a task's raw-string signature cannot go into TFLite.
+_NO_STRINGS = {
+    "token_classification": (
+        "a tagger splits text into words with character offsets (regex ops) and tags each "
+        "word's first piece, which TFLite has no kernels for"
+    ),
+    "question_answering": (
+        "question answering cuts long contexts into overlapping windows and maps the best span "
+        "back to character offsets, which TFLite has no kernels for"
+    ),
+}
 
 
 class TokenInputsWarning(UserWarning):
@@ -160,10 +173,7 @@ def convert(model, quantize: str = "none") -> tuple[bytes, dict]:
                 model, lite_tokenizer, data.sequence_length, data.text_pair_column is not None
             )
     else:
-        reason = (
-            f"a {model.recipe.task.replace('_', ' ')} model needs word offsets and windows "
-            "that TFLite cannot compute"
-        )
+        reason = _NO_STRINGS[model.recipe.task]
     if function is None:
         warnings.warn(
             f"The TFLite export takes token ids, not raw strings: {reason}. Its inputs are "
@@ -174,22 +184,17 @@ def convert(model, quantize: str = "none") -> tuple[bytes, dict]:
         )
         function, signature = token_function(model, data.sequence_length)
 
-    with tempfile.TemporaryDirectory() as saved_model_dir:
-        # A Keras ExportArchive freezes the weights into constants (a plain
-        # tf.function keeps them as resource variables TFLite cannot initialize).
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint("serving_default", function, input_signature=signature)
-        archive.write_out(saved_model_dir, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        converter.allow_custom_ops = True  # the tensorflow-text tokenizer kernels
-        if quantize == "dynamic_int8":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif quantize == "float16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        content = converter.convert()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [frozen_function(function, signature)], tf.Module()
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = True  # the tensorflow-text tokenizer kernels
+    if quantize == "dynamic_int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    content = converter.convert()
 
     metadata = {
         "task": model.recipe.task,
@@ -203,6 +208,24 @@ def convert(model, quantize: str = "none") -> tuple[bytes, dict]:
         "signature": "serving_default",
     }
     return content, metadata
+
+
+def frozen_function(function, signature) -> tf.types.experimental.ConcreteFunction:
+    """``function`` traced for ``signature`` with every weight turned into a constant.
+
+    The converter would otherwise keep Keras 3 weights as resource variables
+    (VAR_HANDLE ops that a TFLite interpreter never initializes). Freezing
+    drops the names of the outputs, so a thin wrapper puts them back (TFLite
+    signature outputs take the names of the returned dict's keys).
+    """
+    traced = tf.function(function, input_signature=signature).get_concrete_function()
+    frozen = convert_variables_to_constants_v2(traced)
+    names = sorted(traced.structured_outputs)  # a dict is flattened in key order
+
+    def named(*inputs):
+        return dict(zip(names, frozen(*tf.nest.flatten(inputs))))
+
+    return tf.function(named, input_signature=signature).get_concrete_function()
 
 
 def _output_names(task: str, raw_strings: bool) -> list[str]:
@@ -260,7 +283,8 @@ def pack_inputs(
     total = tf.add_n(keeps) + len(segments) + 1
     longest = (tf.reduce_max(total) + 7) // 8 * 8
     length = tf.minimum(tf.maximum(longest, 8), sequence_length)
-    positions = tf.range(length)[tf.newaxis, :]
+    # [batch, length]: every position of every row.
+    positions = tf.range(length)[tf.newaxis, :] + tf.zeros_like(keeps[0])[:, tf.newaxis]
     token_ids = tf.where(positions == 0, cls_id, pad_id)
     segment_ids = tf.zeros_like(token_ids)
     start = tf.ones_like(keeps[0])[:, tf.newaxis]  # where the segment's first token goes
@@ -385,9 +409,9 @@ class TFLiteClassifier:
         self.inputs = tuple(self.interpreter.get_signature_list()["serving_default"]["inputs"])
         if "text" not in self.inputs:
             raise ValueError(
-                f"{self.path} takes token ids ({', '.join(self.inputs)}), not raw strings: it was "
-                "exported from a model whose tokenizer cannot run in TFLite (see tflite.json); "
-                "tokenize with the tokenizer/ folder next to it and call TFLiteClassifier.run_tokens"
+                f"{self.path} takes token ids ({', '.join(self.inputs)}), not raw strings (see "
+                "token_inputs_reason in the tflite.json next to it); "
+                "tokenize with the tokenizer/ folder next to it and use tfptlm.export.tflite.run_tokens"
                 if set(self.inputs) == set(BACKBONE_INPUTS)
                 else f"{self.path} is not a text classifier export (inputs: {', '.join(self.inputs)})"
             )

@@ -9,8 +9,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfptlm.data.classification_inputs import TextClassificationPreprocessor
-from tfptlm.data.labeled_files import LabeledData, LabeledText, infer_label_names, read_labeled_file
-from tfptlm.finetuning.recipe import Examples, Recipe, batched_by_length, shuffled
+from tfptlm.data.labeled_files import LabeledText, infer_label_names, read_labeled_file
+from tfptlm.data.data_errors import ReadResult
+from tfptlm.finetuning.recipe import Recipe, batched_by_length, shuffled
 from tfptlm.metrics import classification_metrics, save_confusion_matrix_png
 from tfptlm.tasks.text_classifier import TextClassifier
 
@@ -20,8 +21,8 @@ class ClassificationRecipe(Recipe):
 
     task = "text_classification"
 
-    def read(self, path, data, labels, require_labels: bool = True) -> Examples:
-        result = read_labeled_file(
+    def read(self, path, data, labels, require_labels: bool = True) -> ReadResult:
+        return read_labeled_file(
             path,
             text_column=data.text_column,
             label_column=data.label_column if require_labels else None,
@@ -32,15 +33,14 @@ class ClassificationRecipe(Recipe):
             label_names=labels,
             skip_bad_rows=data.skip_bad_rows,
         )
-        return Examples(result.examples, result.skipped, result.skipped_examples)
 
     def label_names(self, examples, data):
         if data.label_names:
             return list(data.label_names)
-        return infer_label_names([LabeledData(e.items) for e in examples])
+        return infer_label_names(examples)
 
     def texts(self, examples):
-        return [t for e in examples.items for t in (e.text, e.text_pair) if t]
+        return [t for e in examples.examples for t in (e.text, e.text_pair) if t]
 
     def build(self, backbone, labels, config):
         return TextClassifier(backbone, labels, dropout=config.training.dropout)
@@ -50,12 +50,12 @@ class ClassificationRecipe(Recipe):
 
     def _label_ids(self, model, examples) -> np.ndarray:
         index = {name: i for i, name in enumerate(model.label_names)}
-        return np.array([index[e.label] for e in examples.items], dtype="int32")
+        return np.array([index[e.label] for e in examples.examples], dtype="int32")
 
     def _columns(self, examples) -> tuple:
-        texts = [e.text for e in examples.items]
-        if examples.items and examples.items[0].text_pair is not None:
-            return texts, [e.text_pair for e in examples.items]
+        texts = [e.text for e in examples.examples]
+        if examples.examples and examples.examples[0].text_pair is not None:
+            return texts, [e.text_pair for e in examples.examples]
         return (texts,)
 
     def dataset(self, model, examples, batch_size, seed):
@@ -79,7 +79,7 @@ class ClassificationRecipe(Recipe):
             return None
         names = model.label_names
         if setting == "balanced":
-            counts = Counter(e.label for e in examples.items)
+            counts = Counter(e.label for e in examples.examples)
             total = sum(counts.values())
             return {i: total / (len(names) * counts[n]) if counts[n] else 0.0 for i, n in enumerate(names)}
         if len(setting) != len(names):
@@ -105,7 +105,7 @@ class ClassificationRecipe(Recipe):
 
     def predict(self, model, examples, data, batch_size):
         results = model.classify(*self._columns(examples), batch_size=batch_size)
-        for result, example in zip(results, examples.items):
+        for result, example in zip(results, examples.examples):
             result["text"] = example.text
             if example.text_pair is not None:
                 result["text_pair"] = example.text_pair
@@ -115,7 +115,7 @@ class ClassificationRecipe(Recipe):
         pairs = options.get("text_pair") or []
         if pairs and len(pairs) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(pairs)} --text-pair values")
-        return Examples(
+        return ReadResult(
             [
                 LabeledText(text, pairs[i] if pairs else None, None, f"argument {i + 1}")
                 for i, text in enumerate(texts)

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from tfptlm.data.question_answering_inputs import QuestionAnsweringPreprocessor
 from tfptlm.data.squad import QAExample, read_squad
-from tfptlm.finetuning.recipe import Examples, Recipe, shuffled
+from tfptlm.data.data_errors import ReadResult
+from tfptlm.finetuning.recipe import Recipe, shuffled
 from tfptlm.metrics import squad_metrics
 from tfptlm.tasks.question_answerer import QuestionAnswerer, window_dataset
 from tfptlm.tasks.task import BACKBONE_INPUTS
@@ -21,12 +22,11 @@ class QuestionAnsweringRecipe(Recipe):
 
     task = "question_answering"
 
-    def read(self, path, data, labels, require_labels: bool = True) -> Examples:
-        result = read_squad(path, skip_bad_rows=data.skip_bad_rows, require_answers=require_labels)
-        return Examples(result.examples, result.skipped, result.skipped_examples)
+    def read(self, path, data, labels, require_labels: bool = True) -> ReadResult:
+        return read_squad(path, skip_bad_rows=data.skip_bad_rows, require_answers=require_labels)
 
     def texts(self, examples):
-        return sorted({e.context for e in examples.items}) + [e.question for e in examples.items]
+        return sorted({e.context for e in examples.examples}) + [e.question for e in examples.examples]
 
     def build(self, backbone, labels, config):
         return QuestionAnswerer(backbone)
@@ -39,7 +39,7 @@ class QuestionAnsweringRecipe(Recipe):
     def dataset(self, model, examples, batch_size, seed):
         """Windows of the training questions; a question whose (first) answer is
         in no window (e.g. cut off with a long question) is left out and reported."""
-        items = examples.items
+        items = examples.examples
         starts, ends = zip(*(_answer_bytes(e) for e in items)) if items else ((), ())
         columns = {name: [] for name in (*BACKBONE_INPUTS, "start_positions", "end_positions", "has_answer", "example_index")}
         for windows in window_dataset(
@@ -67,30 +67,30 @@ class QuestionAnsweringRecipe(Recipe):
 
     def evaluate(self, model, examples, data, batch_size, output_dir):
         answers = model.answer(
-            [e.question for e in examples.items],
-            [e.context for e in examples.items],
+            [e.question for e in examples.examples],
+            [e.context for e in examples.examples],
             max_answer_length=data.max_answer_length,
             batch_size=batch_size,
         )
         return squad_metrics(
-            {e.id: a["text"] for e, a in zip(examples.items, answers)},
-            {e.id: [text for text, _ in e.answers] for e in examples.items},
+            {e.id: a["text"] for e, a in zip(examples.examples, answers)},
+            {e.id: [text for text, _ in e.answers] for e in examples.examples},
         )
 
     def predict(self, model, examples, data, batch_size):
         answers = model.answer(
-            [e.question for e in examples.items],
-            [e.context for e in examples.items],
+            [e.question for e in examples.examples],
+            [e.context for e in examples.examples],
             max_answer_length=data.max_answer_length,
             batch_size=batch_size,
         )
-        return [{"id": e.id, "question": e.question, **a} for e, a in zip(examples.items, answers)]
+        return [{"id": e.id, "question": e.question, **a} for e, a in zip(examples.examples, answers)]
 
     def raw_examples(self, texts, options):
         questions, context = options.get("question") or [], options.get("context")
         if texts or not questions or not context:
             raise ValueError("question answering takes --question Q [Q ...] --context TEXT (or --input FILE.json)")
-        return Examples(
+        return ReadResult(
             [QAExample(f"q{i + 1}", q, context, [], f"argument {i + 1}") for i, q in enumerate(questions)]
         )
 

@@ -9,22 +9,13 @@ any recipe the same way.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 from tfptlm.config import FinetuneConfig, FinetuneDataConfig
-
-
-@dataclass
-class Examples:
-    """The examples read from one file, and the bad rows skipped on request."""
-
-    items: list
-    skipped: int = 0
-    skipped_examples: list[str] = field(default_factory=list)
+from tfptlm.data.data_errors import ReadResult
 
 
 class Recipe:
@@ -33,15 +24,15 @@ class Recipe:
     #: The ``task`` name in configs and ``task.json``.
     task: str = ""
 
-    def read(self, path: str, data: FinetuneDataConfig, labels: list[str] | None) -> Examples:
+    def read(self, path: str, data: FinetuneDataConfig, labels: list[str] | None) -> ReadResult:
         """Reads one labelled file (``labels``: the known label names, if any)."""
         raise NotImplementedError
 
-    def label_names(self, examples: list[Examples], data: FinetuneDataConfig) -> list[str] | None:
+    def label_names(self, examples: list[ReadResult], data: FinetuneDataConfig) -> list[str] | None:
         """The model's label names: from the config, else from the training data."""
         return None
 
-    def texts(self, examples: Examples) -> list[str]:
+    def texts(self, examples: ReadResult) -> list[str]:
         """The raw texts of the examples (to train a vocabulary from scratch)."""
         raise NotImplementedError
 
@@ -53,7 +44,7 @@ class Recipe:
         """The in-graph preprocessor that feeds the model (and its export)."""
         raise NotImplementedError
 
-    def dataset(self, model, examples: Examples, batch_size: int, seed: int | None) -> tuple[tf.data.Dataset, int, dict]:
+    def dataset(self, model, examples: ReadResult, batch_size: int, seed: int | None) -> tuple[tf.data.Dataset, int, dict]:
         """Training batches (shuffled with ``seed``; ``None`` keeps the order).
 
         Returns the dataset, the number of training examples per epoch and a
@@ -61,37 +52,37 @@ class Recipe:
         """
         raise NotImplementedError
 
-    def class_weight(self, model, examples: Examples, setting) -> dict | None:
+    def class_weight(self, model, examples: ReadResult, setting) -> dict | None:
         """Keras ``class_weight`` for ``training.class_weights`` (classification only)."""
         if setting is not None:
             raise ValueError(f"training.class_weights is only for text_classification, not {self.task}")
         return None
 
-    def evaluate(self, model, examples: Examples, data: FinetuneDataConfig, batch_size: int, output_dir: Path | None) -> dict:
+    def evaluate(self, model, examples: ReadResult, data: FinetuneDataConfig, batch_size: int, output_dir: Path | None) -> dict:
         """The task's metrics on ``examples`` (files such as plots go to ``output_dir``)."""
         raise NotImplementedError
 
-    def predict(self, model, examples: Examples, data: FinetuneDataConfig, batch_size: int) -> list[dict]:
+    def predict(self, model, examples: ReadResult, data: FinetuneDataConfig, batch_size: int) -> list[dict]:
         """One JSON-ready answer per example."""
         raise NotImplementedError
 
-    def raw_examples(self, texts: list[str], options: dict) -> Examples:
+    def raw_examples(self, texts: list[str], options: dict) -> ReadResult:
         """Examples made from command-line strings, for ``tfptlm predict``."""
         raise NotImplementedError
 
 
-def split_held_out(examples: Examples, share: float, seed: int) -> tuple[Examples, Examples]:
+def split_held_out(examples: ReadResult, share: float, seed: int) -> tuple[ReadResult, ReadResult]:
     """Holds out ``share`` of the examples (at least one, shuffled with ``seed``) for evaluation."""
-    if len(examples.items) < 2:
+    if len(examples.examples) < 2:
         raise ValueError(
             "cannot hold out evaluation examples from a training file with "
-            f"{len(examples.items)} example(s); give data.eval_file"
+            f"{len(examples.examples)} example(s); give data.eval_file"
         )
-    items = list(examples.items)
+    items = list(examples.examples)
     random.Random(seed).shuffle(items)
     held_out = max(1, round(len(items) * share))
-    train = Examples(items[held_out:], examples.skipped, examples.skipped_examples)
-    return train, Examples(items[:held_out])
+    train = ReadResult(items[held_out:], examples.skipped, examples.skipped_examples)
+    return train, ReadResult(items[:held_out])
 
 
 def shuffled(dataset: tf.data.Dataset, count: int, seed: int | None) -> tf.data.Dataset:

@@ -33,7 +33,8 @@ from tfptlm.config import ConfigError, FinetuneConfig, FinetuneDataConfig, dump_
 from tfptlm.finetuning.backbones import TOKENIZER_DIR, prepare_backbone
 from tfptlm.finetuning.classification import ClassificationRecipe
 from tfptlm.finetuning.question_answering import QuestionAnsweringRecipe
-from tfptlm.finetuning.recipe import Examples, Recipe, split_held_out
+from tfptlm.data.data_errors import ReadResult
+from tfptlm.finetuning.recipe import Recipe, split_held_out
 from tfptlm.finetuning.token_classification import TokenClassificationRecipe
 from tfptlm.models.loading import load_keras_model
 from tfptlm.tokenizers import WordPieceTokenizer
@@ -116,8 +117,8 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
     metrics = recipe.evaluate(model, evaluation, data, training.eval_batch_size, output_dir)
     metrics.update(
         task=config.task,
-        train_examples=len(train.items),
-        eval_examples=len(evaluation.items),
+        train_examples=len(train.examples),
+        eval_examples=len(evaluation.examples),
         skipped_rows={"train": train.skipped, "eval": evaluation.skipped},
         steps=int(optimizer.iterations.numpy()),
         train_seconds=train_seconds,
@@ -168,11 +169,11 @@ def evaluate_file(model, path: str, batch_size: int = 64, output_dir: str | Path
     return metrics
 
 
-def read_unlabelled(model, path: str) -> Examples:
+def read_unlabelled(model, path: str) -> ReadResult:
     """Reads inputs to predict from a file in the model's format (labels not required)."""
     return model.recipe.read(path, model.data_config, None, require_labels=False)
 
 
-def predict_examples(model, examples: Examples, batch_size: int = 64) -> list[dict]:
+def predict_examples(model, examples: ReadResult, batch_size: int = 64) -> list[dict]:
     """JSON-ready predictions of a loaded fine-tuned model."""
     return model.recipe.predict(model, examples, model.data_config, batch_size)
