@@ -25,6 +25,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -97,20 +98,24 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
     throughput = ThroughputMeter(training.batch_size)
     started = time.perf_counter()
-    model.fit(
-        dataset.repeat(),
-        epochs=math.ceil(total_steps / steps_per_epoch),
-        steps_per_epoch=min(steps_per_epoch, total_steps),
-        class_weight=recipe.class_weight(model, train, training.class_weights),
-        shuffle=False,  # the dataset shuffles itself, every epoch
-        callbacks=[
-            StopAtStep(total_steps),
-            throughput,
-            keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
-            keras.callbacks.TensorBoard(str(output_dir / "logs"), write_graph=False),
-        ],
-        verbose=verbose,
-    )
+    # Taggers and QA readers do not use the backbone's pooler; Keras would
+    # warn on every run that it gets no gradients.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Gradients do not exist for variables \[.*pool")
+        model.fit(
+            dataset.repeat(),
+            epochs=math.ceil(total_steps / steps_per_epoch),
+            steps_per_epoch=min(steps_per_epoch, total_steps),
+            class_weight=recipe.class_weight(model, train, training.class_weights),
+            shuffle=False,  # the dataset shuffles itself, every epoch
+            callbacks=[
+                StopAtStep(total_steps),
+                throughput,
+                keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
+                keras.callbacks.TensorBoard(str(output_dir / "logs"), write_graph=False),
+            ],
+            verbose=verbose,
+        )
     train_seconds = time.perf_counter() - started
 
     save_finetuned(model, tokenizer, recipe, data, output_dir)
