@@ -1,4 +1,4 @@
-"""tfptlm.export: SavedModels for TF Serving that take raw strings.
+"""tfptlm.export: SavedModels for TF Serving and TFLite files for phones, taking raw strings.
 
 Example:
 
@@ -8,5 +8,6 @@ PosixPath('exports/sst2/1')
 """
 
 from tfptlm.export.saved_model import export_saved_model
+from tfptlm.export.tflite import TFLiteClassifier, export_tflite, run_tflite
 
-__all__ = ["export_saved_model"]
+__all__ = ["TFLiteClassifier", "export_saved_model", "export_tflite", "run_tflite"]

@@ -24,11 +24,18 @@ signatures need word offsets and windowing that TFLite cannot run, so their
 signature returns (``tag_ids``, or ``start_logits``/``end_logits``); a
 `TokenInputsWarning` says so at export time.
 
-Running needs the tensorflow-text TFLite kernels: on Python,
-``tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS`` (used by
-`TFLiteClassifier`); on Android/iOS, link tensorflow-text's TFLite ops
+Conversion: the serving function is traced, its weights frozen into
+constants, and converted with ``supported_ops=[TFLITE_BUILTINS]`` plus
+``allow_custom_ops`` for the two tensorflow-text kernels; no Select TF ops
+(Flex) are needed. ``quantize="dynamic_int8"`` sets
+``optimizations=[tf.lite.Optimize.DEFAULT]`` (int8 weights, float
+activations); ``"float16"`` adds ``target_spec.supported_types=[tf.float16]``.
+
+Running needs the tensorflow-text TFLite kernels: in Python,
+``tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS`` (what `TFLiteClassifier`
+uses); on Android/iOS, link tensorflow-text's TFLite ops
 (``FastBertNormalize``, ``FastWordpieceTokenizeWithOffsets``) into the
-interpreter. No Select TF ops (Flex) are needed.
+interpreter. A token-id export needs no custom op.
 
 Example:
 
@@ -166,7 +173,7 @@ def convert(model, quantize: str = "none") -> tuple[bytes, dict]:
     if model.recipe.task == "text_classification":
         try:
             lite_tokenizer = tflite_tokenizer(model.preprocessor.tokenizer)
-        except (UnsupportedTokenizerError, ValueError, tf.errors.OpError) as error:
+        except (UnsupportedTokenizerError, tf.errors.OpError) as error:
             reason = f"its tokenizer cannot run in TFLite ({error})"
         else:
             function, signature = string_function(
@@ -184,9 +191,8 @@ def convert(model, quantize: str = "none") -> tuple[bytes, dict]:
         )
         function, signature = token_function(model, data.sequence_length)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [frozen_function(function, signature)], tf.Module()
-    )
+    concrete, outputs = frozen_function(function, signature)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], tf.Module())
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = True  # the tensorflow-text tokenizer kernels
     if quantize == "dynamic_int8":
@@ -199,7 +205,7 @@ def convert(model, quantize: str = "none") -> tuple[bytes, dict]:
     metadata = {
         "task": model.recipe.task,
         "inputs": [spec.name for spec in tf.nest.flatten(signature)],
-        "outputs": _output_names(model.recipe.task, reason is None),
+        "outputs": outputs,
         "raw_strings": reason is None,
         "token_inputs_reason": reason,
         "sequence_length": data.sequence_length,
@@ -210,8 +216,8 @@ def convert(model, quantize: str = "none") -> tuple[bytes, dict]:
     return content, metadata
 
 
-def frozen_function(function, signature) -> tf.types.experimental.ConcreteFunction:
-    """``function`` traced for ``signature`` with every weight turned into a constant.
+def frozen_function(function, signature) -> tuple[tf.types.experimental.ConcreteFunction, list[str]]:
+    """``function`` traced for ``signature`` with every weight turned into a constant, and its output names.
 
     The converter would otherwise keep Keras 3 weights as resource variables
     (VAR_HANDLE ops that a TFLite interpreter never initializes). Freezing
@@ -225,13 +231,7 @@ def frozen_function(function, signature) -> tf.types.experimental.ConcreteFuncti
     def named(*inputs):
         return dict(zip(names, frozen(*tf.nest.flatten(inputs))))
 
-    return tf.function(named, input_signature=signature).get_concrete_function()
-
-
-def _output_names(task: str, raw_strings: bool) -> list[str]:
-    if task == "text_classification":
-        return ["label", "probabilities", "score"] if raw_strings else ["probabilities"]
-    return ["tag_ids"] if task == "token_classification" else ["end_logits", "start_logits"]
+    return tf.function(named, input_signature=signature).get_concrete_function(), names
 
 
 def _float32_model(model):
@@ -445,8 +445,8 @@ class TFLiteClassifier:
                 )
             rows.append(self._runner(**inputs)["probabilities"])
         if not rows:
-            classes = self.interpreter.get_signature_runner("serving_default").get_output_details()
-            return np.zeros((0, classes["probabilities"]["shape_signature"][-1]), "float32")
+            classes = self._runner.get_output_details()["probabilities"]["shape_signature"][-1]
+            return np.zeros((0, classes), "float32")
         return np.concatenate(rows).astype("float32")
 
     def classify(
