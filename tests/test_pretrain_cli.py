@@ -163,3 +163,6 @@ def test_quickstart_runs_on_the_bundled_corpus(tmp_path, capsys):
     sentiment = json.loads((quick / "sentiment" / "metrics.json").read_text())
     assert sentiment["steps"] == 2 and sentiment["label_names"] == ["negative", "positive"]
     assert sentiment["train_examples"] == 2000 and sentiment["eval_examples"] == 872
+    assert out.count("SavedModel") == 2 and "TFLite int8" in out
+    assert (quick / "exports" / "saved_model" / "1" / "saved_model.pb").is_file()
+    assert (quick / "exports" / "tflite" / "1" / "model.tflite").is_file()

@@ -89,7 +89,7 @@ def export_saved_model(
     if not (model_dir / TASK_FILE).is_file() and (model_dir / PRETRAINER_FILE).is_file():
         return _export_fill_mask(model_dir, output_dir, version, check)
     model = load_finetuned(model_dir)
-    target = _version_dir(output_dir, version)
+    target = version_dir(output_dir, version)
     tokenizer = model.preprocessor.tokenizer
     table = serving_functions.vocabulary_table(str(model_dir / TOKENIZER_DIR / VOCABULARY_FILE))
     endpoints = endpoints_for(model)
@@ -103,7 +103,8 @@ def export_saved_model(
     return target
 
 
-def _version_dir(output_dir: Path, version: int | None) -> Path:
+def version_dir(output_dir: Path, version: int | None) -> Path:
+    """``output_dir/<version>`` (default the next free one); an existing version is an error."""
     target = output_dir / str(version or next_version(output_dir))
     if target.exists():
         raise FileExistsError(f"{target} already exists; choose another version")
@@ -131,7 +132,7 @@ def _export_fill_mask(model_dir: Path, output_dir: Path, version: int | None, ch
     table = serving_functions.vocabulary_table(str(model_dir / TOKENIZER_DIR / VOCABULARY_FILE))
     endpoints = serving_functions.fill_mask_endpoints(pretrainer, tokenizer, length, table)
     endpoints.update(serving_functions.tokenize_endpoint(tokenizer, length, table))
-    target = _version_dir(output_dir, version)
+    target = version_dir(output_dir, version)
     _write_archive(target, [pretrainer, tokenizer, table], endpoints)
     shutil.copy(model_dir / "config.yaml", target / "assets.extra" / "config.yaml")
     if check:

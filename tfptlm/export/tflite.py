@@ -59,7 +59,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from tfptlm.export.saved_model import next_version
+from tfptlm.export.saved_model import version_dir
 from tfptlm.export.tflite_tokenizer import UnsupportedTokenizerError, tflite_tokenizer
 from tfptlm.finetuning.backbones import TOKENIZER_DIR
 from tfptlm.finetuning.run import TASK_FILE, load_finetuned
@@ -139,9 +139,7 @@ def export_tflite(
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     model = load_finetuned(model_dir)
-    target = output_dir / str(version or next_version(output_dir))
-    if target.exists():
-        raise FileExistsError(f"{target} already exists; choose another version")
+    target = version_dir(output_dir, version)
 
     content, metadata = convert(model, quantize)
     target.mkdir(parents=True)
