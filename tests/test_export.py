@@ -230,3 +230,11 @@ def test_pretrained_bert_exports_masked_word_fill_in(tmp_path):
         best = np.argsort(-probabilities[mark])[:5]
         assert [t.decode() for t in out["tokens"].numpy()[0, mark]] == [tokenizer.vocabulary[i] for i in best]
         np.testing.assert_allclose(out["scores"].numpy()[0, mark], probabilities[mark][best], atol=1e-5)
+
+
+def test_weights_are_stored_once(exports):
+    model_dir, export_path = exports["classifier"]
+    weights = sum(int(np.prod(w.shape)) for w in load_finetuned(model_dir).weights)
+    stored = tf.train.load_checkpoint(str(export_path / "variables" / "variables"))
+    values = sum(int(np.prod(s)) for s in stored.get_variable_to_shape_map().values())
+    assert weights <= values < weights * 1.01

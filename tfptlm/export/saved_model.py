@@ -96,7 +96,7 @@ def export_saved_model(
     endpoints.update(
         serving_functions.tokenize_endpoint(tokenizer, model.data_config.sequence_length, table)
     )
-    _write_archive(target, [model, tokenizer, table], endpoints)
+    _write_archive(target, [tokenizer, table], endpoints)
     shutil.copy(model_dir / TASK_FILE, target / "assets.extra" / TASK_FILE)
     if check:
         check_parity(model, target)
@@ -112,6 +112,12 @@ def version_dir(output_dir: Path, version: int | None) -> Path:
 
 
 def _write_archive(target: Path, trackables: list, endpoints: dict) -> None:
+    """Writes the endpoints; ``trackables`` are the non-Keras resources they use.
+
+    The Keras model is deliberately not passed to ``track``: the endpoints
+    capture its variables anyway, and tracking it too stores every weight
+    twice (once per Keras variable, once per TF variable), doubling the size.
+    """
     archive = keras.export.ExportArchive()
     for trackable in trackables:
         archive.track(trackable)
@@ -133,7 +139,7 @@ def _export_fill_mask(model_dir: Path, output_dir: Path, version: int | None, ch
     endpoints = serving_functions.fill_mask_endpoints(pretrainer, tokenizer, length, table)
     endpoints.update(serving_functions.tokenize_endpoint(tokenizer, length, table))
     target = version_dir(output_dir, version)
-    _write_archive(target, [pretrainer, tokenizer, table], endpoints)
+    _write_archive(target, [tokenizer, table], endpoints)
     shutil.copy(model_dir / "config.yaml", target / "assets.extra" / "config.yaml")
     if check:
         serve = tf.saved_model.load(str(target)).signatures["serving_default"]
