@@ -16,10 +16,12 @@ Data: chnsenticorp/train.tsv (9,600, columns ``label`` TAB ``text_a`` with a
 header, read by position: label column 0, text column 1), scored on test.tsv
 (1,200). dev.tsv is not used.
 
-Usage (from the repository root; about 17 min on 2 CPU cores)::
+Usage (from the repository root; estimated 17 min on 2 idle CPU cores, not yet measured)::
 
     python benchmarks/finetune_chnsenticorp.py
     python benchmarks/finetune_chnsenticorp.py --no-pretrained      # scratch only
+    python benchmarks/finetune_chnsenticorp.py --max-steps 5 --pretrain-steps 20 \
+        --output-dir /tmp/smoke --work-dir /tmp/smoke/work           # smoke run, about 3 min
 
 Writes ``benchmarks/results/<stem>.{json,md}`` (default finetune_chnsenticorp),
 rewritten after each variant.
@@ -41,6 +43,7 @@ def parse_args(argv=None):
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--max-steps", type=int, default=None, help="stop fine-tuning after this many steps")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
@@ -72,7 +75,7 @@ def main(argv=None) -> None:
         f"training.batch_size={args.batch_size}",
         f"training.learning_rate={args.learning_rate}",
         f"training.seed={args.seed}",
-    ]
+    ] + ([f"training.max_steps={args.max_steps}"] if args.max_steps else [])
     runs: dict = {}
     pretraining: dict = {}
 
@@ -82,7 +85,8 @@ def main(argv=None) -> None:
             f"(1,200). Model: BERT tiny (2 layers, hidden 128, 2 heads), fine-tuned with `run_finetuning` "
             f"(text_classification), sequence length {args.sequence_length} (longer reviews truncated), batch "
             f"{args.batch_size}, learning rate {args.learning_rate:g}, 10% warm-up then linear decay, "
-            f"{args.epochs} epochs, dropout 0.1, float32.",
+            f"{args.epochs} epochs" + (f" (stopped at {args.max_steps} steps)" if args.max_steps else "")
+            + ", dropout 0.1, float32.",
             "",
             "| variant | vocabulary | test accuracy | test macro-F1 | steps | train s | run s |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: |",

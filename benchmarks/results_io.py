@@ -87,6 +87,21 @@ def package_versions() -> dict:
     return versions
 
 
+def git_state() -> dict:
+    """The repository's HEAD commit and whether ``tfptlm/`` differed from it (others may be editing it)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"),
+                "tfptlm_uncommitted_changes": bool(git("status", "--porcelain", "--", "tfptlm"))}
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
 class Stopwatch:
     """Wall time since creation; ``log`` prints timestamped progress lines (flushed).
 
@@ -98,6 +113,7 @@ class Stopwatch:
         self.start = time.perf_counter()
         self.started_at = datetime.datetime.now(datetime.timezone.utc)
         self.loads: list[float] = []
+        self.git = git_state()  # at the start: the code the run imported
         threading.Thread(target=self._sample_load, daemon=True).start()
 
     def _sample_load(self) -> None:
@@ -149,6 +165,7 @@ def write_report(
         "complete": complete,
         "versions": versions,
         "machine": machine,
+        "git": stopwatch.git,
         "loadavg_1min": stopwatch.load_summary(),
         **report,
     }
@@ -165,6 +182,11 @@ def write_report(
         f"{machine['cpu_count']}, {machine['memory_gb']} GB, {device}; {machine['platform']}",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v is not None),
     ]
+    if stopwatch.git.get("commit"):
+        header.append(
+            f"- Code: git commit {stopwatch.git['commit'][:10]} at the start"
+            + (" (tfptlm/ had uncommitted changes)" if stopwatch.git["tfptlm_uncommitted_changes"] else "")
+        )
     load = full["loadavg_1min"]
     if load:
         header.append(
