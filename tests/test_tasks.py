@@ -143,3 +143,14 @@ def test_a_keras_hub_backbone_stands_in_for_bert(tokenizer, tmp_path):
     logits = classifier(inputs)
     classifier.save(tmp_path / "hub.keras")
     np.testing.assert_allclose(load_keras_model(tmp_path / "hub.keras")(inputs), logits, atol=1e-6)
+
+
+def test_classifier_handles_no_texts_and_traces_its_preprocessor_once(tokenizer):
+    classifier = TextClassifier(tiny_backbone(), ["a", "b"])
+    classifier.preprocessor = TextClassificationPreprocessor(tokenizer, 16)
+    assert classifier.predict_probabilities([]).shape == (0, 2)
+    classifier.predict_probabilities(["the cat", "sat on the mat"], batch_size=1)
+    pack = classifier._packing_function(1)
+    classifier.predict_probabilities(["angela spoke"] * 5, batch_size=2)
+    assert classifier._packing_function(1) is pack
+    assert pack.experimental_get_tracing_count() == 1

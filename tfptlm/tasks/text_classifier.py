@@ -88,11 +88,19 @@ class TextClassifier(Task):
         """Class probabilities `[len(texts), classes]` for raw strings."""
         if self.preprocessor is None:
             raise ValueError("set classifier.preprocessor before classifying raw text")
-        columns = (list(texts),) if text_pairs is None else (list(texts), list(text_pairs))
-        dataset = tf.data.Dataset.from_tensor_slices(columns).batch(batch_size)
-        dataset = dataset.map(lambda *batch: self.preprocessor(*batch))
-        rows = [
-            keras.ops.convert_to_numpy(keras.ops.softmax(self.predict_on_batch(inputs), axis=-1))
-            for inputs in dataset
-        ]
+        columns = [list(texts)] if text_pairs is None else [list(texts), list(text_pairs)]
+        pack = self._packing_function(len(columns))
+        rows = []
+        for begin in range(0, len(columns[0]), batch_size):
+            batch = [tf.constant(c[begin : begin + batch_size], tf.string) for c in columns]
+            logits = self.predict_on_batch(pack(*batch))
+            rows.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)))
         return np.concatenate(rows) if rows else np.zeros((0, len(self.label_names)), "float32")
+
+    def _packing_function(self, columns: int):
+        """The preprocessor as a `tf.function`, traced once per preprocessor (not per call)."""
+        key = (id(self.preprocessor), columns)
+        if getattr(self, "_packing", (None,))[0] != key:
+            signature = [tf.TensorSpec([None], tf.string)] * columns
+            self._packing = (key, tf.function(self.preprocessor.__call__, input_signature=signature))
+        return self._packing[1]
