@@ -59,6 +59,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from tfptlm.export.saved_model import PROBE_TEXTS as SAVED_MODEL_PROBE_TEXTS
 from tfptlm.export.saved_model import version_dir
 from tfptlm.export.tflite_tokenizer import UnsupportedTokenizerError, tflite_tokenizer
 from tfptlm.finetuning.backbones import TOKENIZER_DIR
@@ -78,16 +79,9 @@ CUSTOM_OPS = ("FastBertNormalize", "FastWordpieceTokenizeWithOffsets")
 #: Largest difference allowed between the float32 export's probabilities and the Keras model's.
 PARITY_ATOL = 1e-4
 
-#: Strings every export is checked on: ordinary text plus the inputs that
-#: break tokenizers (empty, whitespace, emoji, control characters, mixed
-#: scripts, accents, full-width punctuation, a text longer than any model).
-PROBE_TEXTS = [
-    "A gorgeous, witty and moving film.",
-    "",
-    "   \t ",
-    "Emoji 🎬🍿 and accents: crème brûlée, naïve café",
-    "control\x00\x07characters\u200b here",
-    "混合 scripts: 北京 is in 中国, Москва in Россия",
+#: The SavedModel's probe strings plus accents, full-width punctuation, Chinese
+#: and a text longer than any model: the inputs where tokenizers disagree.
+PROBE_TEXTS = SAVED_MODEL_PROBE_TEXTS + [
     "这家酒店的服务很好，房间也很干净！下次还会再来。",
     "ÀÉÎÕÜ Straße ﬁne ＡＢＣ１２３ don't… $5+3=8",
     "The plot thickens, then thins out again. " * 60,
