@@ -151,6 +151,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert metrics["steps_this_run"] <= 100 - 20
 
 
+@pytest.mark.slow  # pretrain + fine-tune + both exports: each part has its own tests
 def test_quickstart_runs_on_the_bundled_corpus(tmp_path, capsys):
     quick = tmp_path / "quick"
     assert main(["quickstart", "--output-dir", str(quick), "--steps", "2", "--finetune-steps", "2"]) == 0
