@@ -69,6 +69,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_io import cpu_and_memory
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_RESULTS_DIR = HERE / "results"
 PROTOCOL_PREFIX = "@@BENCH "
@@ -499,22 +501,7 @@ def compute_ratios(results: dict) -> list[dict]:
 
 
 def machine_info() -> dict:
-    cpu_model = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gb = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory_gb = round(int(line.split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    cpu_model, affinity, memory_gb = cpu_and_memory()
     return dict(
         platform=platform.platform(),
         python=platform.python_version(),

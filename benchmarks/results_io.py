@@ -39,8 +39,8 @@ def command_line() -> str:
     return " ".join(["python", shlex.quote(script_text)] + [shlex.quote(a) for a in sys.argv[1:]])
 
 
-def machine_info() -> dict:
-    """CPU model and count, usable CPUs, memory, platform and Python version."""
+def cpu_and_memory() -> tuple[str, int | None, float | None]:
+    """CPU model name, usable CPUs and total memory in GB (from /proc where available)."""
     cpu_model = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -57,6 +57,12 @@ def machine_info() -> dict:
     except OSError:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return cpu_model, usable, memory_gb
+
+
+def machine_info() -> dict:
+    """CPU model and count, usable CPUs, memory, platform and Python version."""
+    cpu_model, usable, memory_gb = cpu_and_memory()
     gpus = []
     try:
         import tensorflow as tf
