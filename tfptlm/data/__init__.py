@@ -1,4 +1,4 @@
-"""tfptlm.data: corpus and labelled-file readers, objectives, preprocessors, tf.data pipelines."""
+"""tfptlm.data: corpus, labelled-file and text-pair readers, objectives, tf.data pipelines."""
 
 from tfptlm.data.classification_inputs import TextClassificationPreprocessor
 from tfptlm.data.conll import TaggedSentence, convert_tags, read_conll, tags_to_spans
@@ -7,6 +7,14 @@ from tfptlm.data.labeled_files import LabeledText, infer_label_names, read_label
 from tfptlm.data.objectives import MaskedLMMasker, NextSentencePairer
 from tfptlm.data.question_answering_inputs import QuestionAnsweringPreprocessor
 from tfptlm.data.squad import QAExample, read_squad
+from tfptlm.data.text_pairs import (
+    CodeTask,
+    TextPair,
+    read_dialogues,
+    read_mbpp,
+    read_pair_columns,
+    read_parallel_files,
+)
 from tfptlm.data.token_classification_inputs import TokenClassificationPreprocessor
 from tfptlm.data.pretraining_dataset import make_bert_pretraining_dataset
 from tfptlm.data.text_corpus import (
@@ -19,6 +27,7 @@ from tfptlm.data.text_corpus import (
 from tfptlm.data.tokenized_corpus import TokenizedCorpus, count_examples
 
 __all__ = [
+    "CodeTask",
     "CorpusError",
     "DataFileError",
     "LabeledText",
@@ -27,11 +36,16 @@ __all__ = [
     "ReadResult",
     "TaggedSentence",
     "TextClassificationPreprocessor",
+    "TextPair",
     "TokenClassificationPreprocessor",
     "convert_tags",
     "infer_label_names",
     "read_conll",
+    "read_dialogues",
     "read_labeled_file",
+    "read_mbpp",
+    "read_pair_columns",
+    "read_parallel_files",
     "read_squad",
     "tags_to_spans",
     "MaskedLMMasker",

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import codecs
+import gzip
 import os
 from collections.abc import Iterator
 
@@ -47,7 +48,7 @@ def detect_encoding(data: bytes) -> tuple[str, int]:
 
 
 def read_text(path: str | os.PathLike, what: str = "Data file") -> str:
-    """Reads and decodes a whole file (BOM stripped, line ends untouched).
+    """Reads and decodes a whole file (BOM stripped, line ends untouched; ``.gz`` gunzipped).
 
     Raises ``FileNotFoundError`` naming the path when it does not exist and
     :class:`DataFileError` naming the file and line of an undecodable byte.
@@ -60,8 +61,11 @@ def read_text(path: str | os.PathLike, what: str = "Data file") -> str:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} not found: {path!r}.")
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as error:
+        raise DataFileError(f"{path}: cannot decompress the gzip file: {error}") from None
     codec, bom_length = detect_encoding(data)
     data = data[bom_length:]
     try:

@@ -32,7 +32,7 @@ import csv
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tfptlm.data.data_errors import DataFileError, ReadResult
@@ -45,6 +45,8 @@ _MAX_LISTED_NAMES = 20
 _INTEGER = re.compile(r"[+-]?\d+")
 
 Column = str | int
+# on_row(line_number, values by role or None, problem or None)
+RowHandler = Callable[[int, dict[str, str] | None, str | None], None]
 
 
 @dataclass
@@ -84,15 +86,49 @@ def _guess_format(path: str, file_format: str | None) -> str:
     return _EXTENSIONS[extension]
 
 
-class _Columns:
-    """The configured columns, in the order text, text pair, label."""
+class BadRows:
+    """Collects bad rows: raises :class:`DataFileError`, or with ``skip`` counts the row.
 
-    def __init__(self, text: Column, pair: Column | None, label: Column | None):
-        self.roles = [("text", text)]
-        if pair is not None:
-            self.roles.append(("text pair", pair))
-        if label is not None:
-            self.roles.append(("label", label))
+    The first few messages of skipped rows are kept for the :class:`ReadResult`.
+
+    Example:
+
+    >>> bad = BadRows(skip=True)
+    >>> bad("f.tsv:3: empty text (column 0)")
+    >>> data = bad.result("f.tsv", ["an example"])
+    >>> data.skipped, data.skipped_examples
+    (1, ['f.tsv:3: empty text (column 0)'])
+    """
+
+    def __init__(self, skip: bool):
+        self.skip = skip
+        self.skipped = 0
+        self.messages: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        if not self.skip:
+            raise DataFileError(message)
+        self.skipped += 1
+        if len(self.messages) < _MAX_SKIPPED_EXAMPLES:
+            self.messages.append(message)
+
+    def result(self, where: str, examples: list, what: str = "examples") -> ReadResult:
+        """The :class:`ReadResult`; no examples at all is a :class:`DataFileError`."""
+        if not examples:
+            detail = (
+                f"; {self.skipped} bad rows were skipped, the first: {self.messages[0]}"
+                if self.skipped
+                else ""
+            )
+            raise DataFileError(f"{where}: no usable {what} in the file{detail}")
+        return ReadResult(examples, self.skipped, self.messages)
+
+
+class _Columns:
+    """The configured ``(role, column)`` pairs; roles whose column is None are left out."""
+
+    def __init__(self, roles: Sequence[tuple[str, Column | None]]):
+        self.roles = [(role, column) for role, column in roles if column is not None]
         for role, column in self.roles:
             if isinstance(column, bool) or not isinstance(column, (str, int)):
                 raise TypeError(
@@ -165,7 +201,7 @@ def _read_delimited(path, text, file_format, columns, has_header, delimiter, on_
             indices = {role: _resolve(column, header, width) for role, column in columns.roles}
             continue
         if isinstance(fields, Exception):
-            on_row(where, None, f"cannot parse the row: {fields}")
+            on_row(line_number, None, f"cannot parse the row: {fields}")
             continue
         if width is None:
             width, width_from = len(fields), "the first row has"
@@ -183,17 +219,16 @@ def _read_delimited(path, text, file_format, columns, has_header, delimiter, on_
                 )
             detail = f" ({_column_text(missing[0])})" if missing else ""
             on_row(
-                where,
+                line_number,
                 None,
                 f"{kind} fields: the row has {len(fields)}, {width_from} {width}{hint}{detail}",
             )
             continue
-        on_row(where, {role: fields[index] for role, index in indices.items()}, None)
+        on_row(line_number, {role: fields[index] for role, index in indices.items()}, None)
 
 
-def _read_jsonl(path, text, columns, on_row):
+def _read_jsonl(text, columns, on_row):
     for line_number, line in enumerate(split_lines(text), start=1):
-        where = f"{path}:{line_number}"
         line = line.strip()
         if not line:
             continue
@@ -203,10 +238,10 @@ def _read_jsonl(path, text, columns, on_row):
             hint = ""
             if line_number == 1 and line.startswith("["):
                 hint = " (the file looks like one JSON array; write one object per line)"
-            on_row(where, None, f"not valid JSON: {error.msg} at column {error.colno}{hint}")
+            on_row(line_number, None, f"not valid JSON: {error.msg} at column {error.colno}{hint}")
             continue
         if not isinstance(record, dict):
-            on_row(where, None, f"expected a JSON object, got {type(record).__name__}")
+            on_row(line_number, None, f"expected a JSON object, got {type(record).__name__}")
             continue
         values = {}
         for role, key in columns.roles:
@@ -219,14 +254,14 @@ def _read_jsonl(path, text, columns, on_row):
                 values[role] = str(value)
             else:
                 on_row(
-                    where,
+                    line_number,
                     None,
                     f"the {role} must be a string, got {type(value).__name__} {value!r:.40} "
                     f"({_column_text(key)})",
                 )
                 break
         else:
-            on_row(where, values, None)
+            on_row(line_number, values, None)
 
 
 def read_labeled_file(
@@ -273,48 +308,20 @@ def read_labeled_file(
     ReadResult(examples=[LabeledText(text='A man sleeps.', text_pair='A person rests.',
                 label='entailment', source='pairs.csv:2'), ...], skipped=0, skipped_examples=[])
     """
-    path = os.fspath(path)
-    file_format = _guess_format(path, file_format)
-    columns = _Columns(text_column, text_pair_column, label_column)
-    if file_format == "jsonl":
-        if delimiter is not None:
-            raise ValueError("delimiter applies to TSV and CSV files, not JSON Lines.")
-        for role, column in columns.roles:
-            if not isinstance(column, str):
-                raise TypeError(
-                    f"JSON Lines columns are keys (str); the {role} column is {column!r}."
-                )
-    else:
-        delimiter = delimiter if delimiter is not None else ("\t" if file_format == "tsv" else ",")
-        if not has_header:
-            for role, column in columns.roles:
-                if isinstance(column, str):
-                    raise ValueError(
-                        f"The {role} column {column!r} is a name, but has_header=False; "
-                        "use a 0-based column index."
-                    )
     known_labels: list[str] | None = None
     if label_names is not None:
         if label_column is None:
             raise ValueError("label_names was given but label_column is None.")
         known_labels = [str(name) for name in label_names]
     known_set = set(known_labels or ())
-    column_of = dict(columns.roles)
-
-    text = read_text(path, "Labeled data file")
+    path = os.fspath(path)
+    roles = [("text", text_column), ("text pair", text_pair_column), ("label", label_column)]
+    column_of = dict(roles)
     examples: list[LabeledText] = []
-    skipped_examples: list[str] = []
-    skipped = 0
+    bad = BadRows(skip_bad_rows)
 
-    def bad(message: str) -> None:
-        nonlocal skipped
-        if not skip_bad_rows:
-            raise DataFileError(message)
-        skipped += 1
-        if len(skipped_examples) < _MAX_SKIPPED_EXAMPLES:
-            skipped_examples.append(message)
-
-    def on_row(where: str, values: dict[str, str] | None, problem: str | None) -> None:
+    def on_row(line_number: int, values: dict[str, str] | None, problem: str | None) -> None:
+        where = f"{path}:{line_number}"
         if problem is not None:
             bad(f"{where}: {problem}")
             return
@@ -336,19 +343,71 @@ def read_labeled_file(
                 return
         examples.append(LabeledText(cleaned["text"], cleaned.get("text pair"), label, where))
 
+    read_columns(
+        path,
+        roles,
+        on_row,
+        file_format=file_format,
+        has_header=has_header,
+        delimiter=delimiter,
+        what="Labeled data file",
+    )
+    return bad.result(path, examples)
+
+
+def read_columns(
+    path: str | os.PathLike,
+    roles: Sequence[tuple[str, Column | None]],
+    on_row: RowHandler,
+    *,
+    file_format: str | None = None,
+    has_header: bool = True,
+    delimiter: str | None = None,
+    what: str = "Data file",
+) -> None:
+    """Checks the options, reads the file, and hands every non-blank row to ``on_row``.
+
+    The machinery of :func:`read_labeled_file`, shared with other readers of
+    column files. ``roles`` pairs a role name (used in messages, e.g.
+    ``"source"``) with its column; roles whose column is None are left out.
+    ``on_row(line_number, values, problem)`` gets either the raw (unstripped)
+    field of each role, or a problem that makes the row bad (it names the
+    column where one is to blame). A bad header raises :class:`DataFileError`.
+
+    Example:
+
+    >>> rows = []
+    >>> read_columns("cmn.txt", [("source", 0), ("target", 1)],
+    ...              lambda line, values, problem: rows.append((line, values, problem)),
+    ...              file_format="tsv", has_header=False)  # doctest: +SKIP
+    >>> rows[0]  # doctest: +SKIP
+    (1, {'source': 'Hi.', 'target': '嗨。'}, None)
+    """
+    path = os.fspath(path)
+    file_format = _guess_format(path, file_format)
+    columns = _Columns(roles)
     if file_format == "jsonl":
-        _read_jsonl(path, text, columns, on_row)
+        if delimiter is not None:
+            raise ValueError("delimiter applies to TSV and CSV files, not JSON Lines.")
+        for role, column in columns.roles:
+            if not isinstance(column, str):
+                raise TypeError(
+                    f"JSON Lines columns are keys (str); the {role} column is {column!r}."
+                )
+    else:
+        delimiter = delimiter if delimiter is not None else ("\t" if file_format == "tsv" else ",")
+        if not has_header:
+            for role, column in columns.roles:
+                if isinstance(column, str):
+                    raise ValueError(
+                        f"The {role} column {column!r} is a name, but has_header=False; "
+                        "use a 0-based column index."
+                    )
+    text = read_text(path, what)
+    if file_format == "jsonl":
+        _read_jsonl(text, columns, on_row)
     else:
         _read_delimited(path, text, file_format, columns, has_header, delimiter, on_row)
-
-    if not examples:
-        detail = (
-            f"; {skipped} bad rows were skipped, the first: {skipped_examples[0]}"
-            if skipped
-            else ""
-        )
-        raise DataFileError(f"{path}: no usable examples in the file{detail}")
-    return ReadResult(examples, skipped, skipped_examples)
 
 
 def infer_label_names(datasets: Sequence[ReadResult]) -> list[str]:
