@@ -4,7 +4,13 @@ from tfptlm.data.classification_inputs import TextClassificationPreprocessor
 from tfptlm.data.conll import TaggedSentence, convert_tags, read_conll, tags_to_spans
 from tfptlm.data.data_errors import DataFileError, ReadResult
 from tfptlm.data.labeled_files import LabeledText, infer_label_names, read_labeled_file
-from tfptlm.data.objectives import MaskedLMMasker, NextSentencePairer
+from tfptlm.data.objectives import (
+    MaskedLMMasker,
+    NextSentencePairer,
+    make_clm_dataset,
+    make_span_corruption_dataset,
+    make_text_infilling_dataset,
+)
 from tfptlm.data.question_answering_inputs import QuestionAnsweringPreprocessor
 from tfptlm.data.squad import QAExample, read_squad
 from tfptlm.data.text_pairs import (
@@ -54,6 +60,9 @@ __all__ = [
     "count_examples",
     "expand_file_patterns",
     "make_bert_pretraining_dataset",
+    "make_clm_dataset",
+    "make_span_corruption_dataset",
+    "make_text_infilling_dataset",
     "read_documents",
     "split_sentences",
     "validate_for_nsp",

@@ -1,6 +1,35 @@
 """Pretraining objectives as in-graph, per-epoch-random transforms."""
 
+from tfptlm.data.objectives.clm import make_clm_dataset, pack_into_blocks, tokenize_documents
 from tfptlm.data.objectives.mlm import MaskedLMMasker
 from tfptlm.data.objectives.nsp import NextSentencePairer, build_pair_inputs, truncate_pair
+from tfptlm.data.objectives.span_corruption import (
+    encoder_decoder_example,
+    make_span_corruption_dataset,
+    noise_span_mask,
+    span_corruption,
+    span_corruption_lengths,
+)
+from tfptlm.data.objectives.text_infilling import (
+    make_text_infilling_dataset,
+    permute_sentences,
+    text_infilling,
+)
 
-__all__ = ["MaskedLMMasker", "NextSentencePairer", "build_pair_inputs", "truncate_pair"]
+__all__ = [
+    "MaskedLMMasker",
+    "NextSentencePairer",
+    "build_pair_inputs",
+    "encoder_decoder_example",
+    "make_clm_dataset",
+    "make_span_corruption_dataset",
+    "make_text_infilling_dataset",
+    "noise_span_mask",
+    "pack_into_blocks",
+    "permute_sentences",
+    "span_corruption",
+    "span_corruption_lengths",
+    "text_infilling",
+    "tokenize_documents",
+    "truncate_pair",
+]
