@@ -283,6 +283,21 @@ class WordPieceTokenizer(tf.Module):
         return self.token_to_id(self.mask_token)
 
     @property
+    def bos_id(self) -> int:
+        """Same as `cls_id` (BERT starts a sequence with [CLS])."""
+        return self.cls_id
+
+    @property
+    def eos_id(self) -> int:
+        """Same as `sep_id` (BERT ends a sequence with [SEP])."""
+        return self.sep_id
+
+    @property
+    def sentinel_ids(self) -> list[int]:
+        """Always empty: WordPiece vocabularies have no T5 sentinels."""
+        return []
+
+    @property
     def special_token_ids(self) -> list[int]:
         """Ids of [PAD], [UNK], [CLS], [SEP], [MASK] (in that order)."""
         return [self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id]
