@@ -12,10 +12,14 @@ import keras
 
 from tfptlm.layers import (
     MultiHeadAttention,
+    RelativePositionBias,
+    RMSNormalization,
     TransformerDecoderBlock,
     TransformerEncoderBlock,
     causal_mask,
+    gelu_approximate,
     merge_masks,
+    relative_position_bucket,
     scaled_dot_product_attention,
 )
 
@@ -364,6 +368,236 @@ def test_decoder_block_without_cross_attention():
     assert not any("cross_attention" in w.path for w in block.weights)
     with pytest.raises(ValueError, match="use_cross_attention=False"):
         block(x, rand(1, 3, HIDDEN))
+
+
+# ---------------------------------------------------------------- key/value cache
+
+
+def test_causal_mask_with_query_start():
+    np.testing.assert_array_equal(
+        np.asarray(causal_mask(2, 5, query_start=1)), np.tril(np.ones((2, 5), bool), k=1)
+    )
+
+
+def run_cached(layer, x, prefill, max_length=8, **kwargs):
+    """Prefill of `prefill` positions then one position per step; returns outputs, cache."""
+    cache = np.zeros((x.shape[0], 2, max_length, layer.num_heads, layer.key_dim), "float32")
+    out, cache = layer(x[:, :prefill], cache=cache, cache_update_index=0, **kwargs)
+    outputs = [np.asarray(out)]
+    for index in range(prefill, x.shape[1]):
+        out, cache = layer(x[:, index : index + 1], cache=cache, cache_update_index=index, **kwargs)
+        outputs.append(np.asarray(out))
+    return np.concatenate(outputs, axis=1), np.asarray(cache)
+
+
+@pytest.mark.parametrize("prefill", [1, 3])
+def test_multi_head_attention_cache_equals_causal_attention(prefill):
+    layer = MultiHeadAttention(num_heads=2, key_dim=16)
+    x = rand(2, 6, HIDDEN)
+    expected = np.asarray(layer(x, use_causal_mask=True))
+    out, cache = run_cached(layer, x, prefill)
+    np.testing.assert_allclose(out, expected, atol=ATOL)
+    # Keys and values of all 6 positions are in the cache, in [B, 2, L, heads, d].
+    keys = np_split_heads(np_dense(x, layer.key_dense), 2).transpose(0, 2, 1, 3)
+    values = np_split_heads(np_dense(x, layer.value_dense), 2).transpose(0, 2, 1, 3)
+    np.testing.assert_allclose(cache[:, 0, :6], keys, atol=ATOL)
+    np.testing.assert_allclose(cache[:, 1, :6], values, atol=ATOL)
+    np.testing.assert_array_equal(cache[:, :, 6:], 0.0)
+
+
+def test_multi_head_attention_cache_with_bias_and_padding_over_cache_positions():
+    layer = MultiHeadAttention(num_heads=2, key_dim=16)
+    x = rand(1, 5, HIDDEN)
+    padding = np.array([[1, 0, 1, 1, 1, 1, 1, 1]])  # over the 8 cache positions
+    bias = rand(1, 2, 8, 8, seed=3)  # [.., query position, key position]
+    expected = np.asarray(
+        layer(x, padding_mask=padding[:, :5], attention_bias=bias[:, :, :5, :5], use_causal_mask=True)
+    )
+    cache = np.zeros((1, 2, 8, 2, 16), "float32")
+    out, cache = layer(x[:, :3], cache=cache, cache_update_index=0, padding_mask=padding,
+                       attention_bias=bias[:, :, :3])
+    outputs = [np.asarray(out)]
+    for index in (3, 4):
+        out, cache = layer(x[:, index : index + 1], cache=cache, cache_update_index=index,
+                           padding_mask=padding, attention_bias=bias[:, :, index : index + 1])
+        outputs.append(np.asarray(out))
+    np.testing.assert_allclose(np.concatenate(outputs, axis=1), expected, atol=ATOL)
+
+
+def test_multi_head_attention_precomputed_cross_attention_cache():
+    layer = MultiHeadAttention(num_heads=2, key_dim=8)
+    x, memory = rand(2, 3, HIDDEN, seed=1), rand(2, 6, 16, seed=2)
+    padding = np.array([[1] * 6, [1, 1, 1, 0, 0, 0]])
+    expected = np.asarray(layer(x, memory, padding_mask=padding))
+    cache = layer.precompute_key_value(memory)
+    assert tuple(cache.shape) == (2, 2, 6, 2, 8)
+    out, same_cache = layer(x, cache=cache, padding_mask=padding)
+    np.testing.assert_allclose(np.asarray(out), expected, atol=ATOL)
+    assert same_cache is cache
+    with pytest.raises(ValueError, match="value_dim"):
+        MultiHeadAttention(num_heads=2, key_dim=8, value_dim=4)(x, cache=cache)
+
+
+def test_multi_head_attention_scale_and_no_bias():
+    layer = MultiHeadAttention(num_heads=2, key_dim=16, use_bias=False, scale=1.0)
+    x = rand(2, 4, HIDDEN)
+    out = np.asarray(layer(x))
+    assert not any("bias" in w.path for w in layer.weights)
+    h = layer.num_heads
+    q, k, v = (np_split_heads(x @ d.kernel.numpy(), h)
+               for d in (layer.query_dense, layer.key_dense, layer.value_dense))
+    heads = np_softmax(q @ np.swapaxes(k, -1, -2)) @ v  # no 1/sqrt(d)
+    expected = heads.transpose(0, 2, 1, 3).reshape(2, 4, -1) @ layer.output_dense.kernel.numpy()
+    np.testing.assert_allclose(out, expected, atol=ATOL)
+
+
+def test_decoder_block_cache_equals_uncached():
+    block = TransformerDecoderBlock(num_heads=2, intermediate_dim=64, dropout=0.0)
+    x, memory = rand(2, 5, HIDDEN, seed=1), rand(2, 6, HIDDEN, seed=2)
+    encoder_padding = np.array([[1] * 6, [1, 1, 1, 1, 0, 0]])
+    expected = np.asarray(block(x, memory, encoder_padding_mask=encoder_padding))
+    cross_cache = block.cross_attention.precompute_key_value(memory)
+    cache = np.zeros((2, 2, 8, 2, 16), "float32")
+    out, cache = block(x[:, :2], memory, encoder_padding_mask=encoder_padding,
+                       self_attention_cache=cache, self_attention_cache_update_index=0)
+    outputs = [np.asarray(out)]
+    for index in (2, 3, 4):
+        out, cache = block(x[:, index : index + 1], encoder_padding_mask=encoder_padding,
+                           self_attention_cache=cache, self_attention_cache_update_index=index,
+                           cross_attention_cache=cross_cache)
+        outputs.append(np.asarray(out))
+    np.testing.assert_allclose(np.concatenate(outputs, axis=1), expected, atol=ATOL)
+
+
+# ---------------------------------------------------------------- T5 layers
+
+
+def np_relative_position_bucket(relative, bidirectional=True, num_buckets=32, max_distance=128):
+    """The Mesh TensorFlow / Hugging Face T5 formula, in NumPy float32."""
+    n = -np.asarray(relative, np.int64)
+    ret = np.zeros_like(n)
+    if bidirectional:
+        num_buckets //= 2
+        ret += (n < 0) * num_buckets
+        n = np.abs(n)
+    else:
+        n = np.maximum(n, 0)
+    max_exact = num_buckets // 2
+    with np.errstate(divide="ignore"):
+        scaled = np.log(n.astype(np.float32) / np.float32(max_exact)) / np.float32(
+            math.log(max_distance / max_exact)
+        ) * np.float32(num_buckets - max_exact)
+    large = np.minimum(max_exact + np.where(n < max_exact, 0, scaled).astype(np.int64), num_buckets - 1)
+    return ret + np.where(n < max_exact, n, large)
+
+
+def test_relative_position_bucket_hand_checked_values():
+    relative = np.array([0, -1, 1, -7, -8, -20, 20, -200, 200])
+    # Bidirectional: 16 buckets per direction, 8 exact; keys after the query from 16.
+    np.testing.assert_array_equal(
+        np.asarray(relative_position_bucket(relative)), [0, 1, 17, 7, 8, 10, 26, 15, 31]
+    )
+    # Unidirectional: all 32 buckets for the past, 16 exact; the future is bucket 0.
+    np.testing.assert_array_equal(
+        np.asarray(relative_position_bucket(np.array([5, 0, -5, -15, -16, -20, -1000]), False)),
+        [0, 0, 5, 15, 16, 17, 31],
+    )
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_relative_position_bucket_matches_numpy(bidirectional):
+    relative = np.arange(-300, 301)
+    for num_buckets, max_distance in ((32, 128), (8, 20)):
+        actual = relative_position_bucket(relative, bidirectional, num_buckets, max_distance)
+        expected = np_relative_position_bucket(relative, bidirectional, num_buckets, max_distance)
+        np.testing.assert_array_equal(np.asarray(actual), expected)
+
+
+def test_relative_position_bias_full_and_cached():
+    layer = RelativePositionBias(num_heads=3, bidirectional=False)
+    x = rand(1, 6, HIDDEN)
+    full = np.asarray(layer(x))
+    assert full.shape == (1, 3, 6, 6)
+    table = layer.embeddings.numpy()
+    relative = np.arange(6)[None, :] - np.arange(6)[:, None]
+    expected = table[np_relative_position_bucket(relative, False)].transpose(2, 0, 1)[None]
+    np.testing.assert_allclose(full, expected, atol=1e-6)
+    # Queries at positions 4..5 against a 10-position cache: rows 4..5 of the 10 x 10 bias.
+    cached = np.asarray(layer(x[:, :2], key_length=10, query_start=4))
+    assert cached.shape == (1, 3, 2, 10)
+    np.testing.assert_allclose(cached, np.asarray(layer(rand(1, 10, HIDDEN)))[:, :, 4:6], atol=1e-6)
+
+
+def test_rms_normalization_matches_numpy():
+    layer = RMSNormalization(epsilon=1e-6)
+    x = rand(2, 3, HIDDEN) * 3
+    layer(x)
+    layer.scale.assign(1.0 + rand(HIDDEN, seed=2) * 0.1)
+    expected = x / np.sqrt((x**2).mean(-1, keepdims=True) + 1e-6) * layer.scale.numpy()
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-6)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    half = RMSNormalization()
+    out = half(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    assert half.scale.dtype == "float32"
+    unit_scale = x / np.sqrt((x**2).mean(-1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(np.asarray(keras.ops.cast(out, "float32")), unit_scale, rtol=1e-2)
+
+
+def np_gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def test_gated_gelu_feed_forward_matches_numpy():
+    block = TransformerEncoderBlock(
+        num_heads=2, intermediate_dim=48, feed_forward="gated", activation=gelu_approximate,
+        use_bias=False,
+    )
+    x = rand(2, 5, HIDDEN)
+    block(x)
+    assert tuple(block.gate_dense.kernel.shape) == (HIDDEN, 48)
+    assert not any(w.path.endswith("bias") for w in block.weights)
+    out = np.asarray(block._feed_forward(x))
+    kernels = (block.intermediate_dense, block.gate_dense, block.output_dense)
+    w0, w1, wo = (d.kernel.numpy() for d in kernels)
+    np.testing.assert_allclose(out, (np_gelu_tanh(x @ w0) * (x @ w1)) @ wo, atol=ATOL)
+
+
+def test_t5_style_block_matches_numpy():
+    block = TransformerDecoderBlock(
+        num_heads=2, intermediate_dim=64, activation="relu", norm_first=True,
+        normalization="rms_norm", use_bias=False, attention_scale=1.0, layer_norm_epsilon=1e-6,
+    )
+    x, memory = rand(2, 4, HIDDEN, seed=1), rand(2, 5, HIDDEN, seed=2)
+    bias = rand(1, 2, 4, 4, seed=3)
+    out = np.asarray(block(x, memory, self_attention_bias=bias))
+
+    def rms(y, norm):
+        return y / np.sqrt((y**2).mean(-1, keepdims=True) + 1e-6) * norm.scale.numpy()
+
+    def attend(layer, q_in, kv_in, mask=None, extra=None):
+        q, k, v = (np_split_heads(t @ d.kernel.numpy(), 2) for t, d in
+                   ((q_in, layer.query_dense), (kv_in, layer.key_dense), (kv_in, layer.value_dense)))
+        scores = q @ np.swapaxes(k, -1, -2) + (0 if extra is None else extra)
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        heads = np_softmax(scores) @ v
+        return heads.transpose(0, 2, 1, 3).reshape(2, 4, -1) @ layer.output_dense.kernel.numpy()
+
+    causal = np.tril(np.ones((4, 4), bool))[None, None]
+    y = rms(x, block.self_attention_layer_norm)
+    h = x + attend(block.self_attention, y, y, causal, bias)
+    h = h + attend(block.cross_attention, rms(h, block.cross_attention_layer_norm), memory)
+    y = rms(h, block.output_layer_norm)
+    ffn = np.maximum(y @ block.intermediate_dense.kernel.numpy(), 0) @ block.output_dense.kernel.numpy()
+    np.testing.assert_allclose(out, h + ffn, atol=1e-4)
+
+
+def test_block_rejects_unknown_options():
+    with pytest.raises(ValueError, match="normalization"):
+        TransformerEncoderBlock(num_heads=2, intermediate_dim=8, normalization="batch_norm")
+    with pytest.raises(ValueError, match="feed_forward"):
+        TransformerDecoderBlock(num_heads=2, intermediate_dim=8, feed_forward="moe")
 
 
 # ---------------------------------------------------------------- mixed precision

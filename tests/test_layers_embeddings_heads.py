@@ -8,7 +8,7 @@ import pytest
 import tfptlm  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import keras
 
-from tfptlm.layers import MaskedLMHead, TransformerEmbeddings
+from tfptlm.layers import LanguageModelHead, MaskedLMHead, TransformerEmbeddings
 
 VOCAB, HIDDEN = 50, 32
 
@@ -88,6 +88,21 @@ def test_embeddings_reject_too_long_input():
         layer(token_ids(length=4), start_index=5)
     with pytest.raises(ValueError, match="max_sequence_length=8"):
         layer(keras.Input(shape=(12,), dtype="int32"))
+
+
+def test_embeddings_can_share_a_token_embedding():
+    encoder = TransformerEmbeddings(VOCAB, HIDDEN, max_sequence_length=8, num_segments=0)
+    decoder = TransformerEmbeddings(
+        VOCAB, HIDDEN, max_sequence_length=8, num_segments=0,
+        token_embedding=encoder.token_embedding,
+    )
+    ids = token_ids()
+    encoder(ids), decoder(ids)
+    assert decoder.token_embedding is encoder.token_embedding
+    assert decoder.token_embedding.embeddings is encoder.token_embedding.embeddings
+    assert len(decoder.weights) == 4  # shared tokens + own positions + own layer norm
+    with pytest.raises(ValueError, match="shared token_embedding"):
+        TransformerEmbeddings(VOCAB, HIDDEN + 1, token_embedding=encoder.token_embedding)
 
 
 def test_embeddings_dropout_only_in_training():
@@ -178,3 +193,29 @@ def test_masked_lm_head_mixed_bfloat16_returns_float32():
         assert np.isfinite(np.asarray(logits)).all()
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+# ---------------------------------------------------------------- language model head
+
+
+def test_language_model_head_tied_scaled_and_biased():
+    embedding = keras.layers.Embedding(VOCAB, HIDDEN)
+    embedding.build((None,))
+    head = LanguageModelHead(VOCAB, token_embedding=embedding, use_bias=True, scale=0.5)
+    hidden = rand(2, 3, HIDDEN)
+    head(hidden)
+    head.output_bias.assign(rand(VOCAB, seed=4))
+    logits = np.asarray(head(hidden))
+    assert logits.dtype == np.float32 and head.output_kernel is None
+    expected = (hidden * 0.5) @ embedding.embeddings.numpy().T + head.output_bias.numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="vocabulary_size"):
+        LanguageModelHead(VOCAB + 1, token_embedding=embedding)
+
+
+def test_language_model_head_untied():
+    head = LanguageModelHead(VOCAB)
+    hidden = rand(2, 3, HIDDEN)
+    logits = np.asarray(head(hidden))
+    assert head.output_bias is None and tuple(head.output_kernel.shape) == (HIDDEN, VOCAB)
+    np.testing.assert_allclose(logits, hidden @ head.output_kernel.numpy(), atol=1e-5)

@@ -7,11 +7,15 @@ import tfptlm  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import keras
 
 from tfptlm.layers import (
+    LanguageModelHead,
     MaskedLMHead,
     MultiHeadAttention,
+    RelativePositionBias,
+    RMSNormalization,
     TransformerDecoderBlock,
     TransformerEmbeddings,
     TransformerEncoderBlock,
+    gelu_approximate,
 )
 
 HIDDEN, VOCAB = 32, 40
@@ -73,6 +77,16 @@ def wire_head(layer):
     return [hidden, positions], layer(hidden, positions)
 
 
+def wire_single(layer):
+    x = keras.Input((None, HIDDEN), name="x")
+    return [x], layer(x)
+
+
+def wire_relative_bias(layer):
+    x = keras.Input((None, HIDDEN), name="x")
+    return [x], layer(x, key_length=8, query_start=3)
+
+
 X = rand(2, 5, HIDDEN)
 MASK = np.array([[1] * 5, [1, 1, 1, 0, 0]])
 MEMORY = rand(2, 6, 16, seed=1)
@@ -121,6 +135,33 @@ CASES = {
             num_heads=2, intermediate_dim=64, norm_first=True, use_cross_attention=False
         ),
         wire_decoder_only,
+        [X],
+    ),
+    "encoder_t5_gated": (
+        lambda: TransformerEncoderBlock(
+            num_heads=2, intermediate_dim=48, activation=gelu_approximate, norm_first=True,
+            normalization="rms_norm", use_bias=False, feed_forward="gated", attention_scale=1.0,
+        ),
+        wire_encoder,
+        [X, MASK],
+    ),
+    "decoder_t5": (
+        lambda: TransformerDecoderBlock(
+            num_heads=2, intermediate_dim=64, activation="relu", norm_first=True,
+            normalization="rms_norm", use_bias=False, attention_scale=1.0,
+        ),
+        wire_decoder,
+        [X, MEMORY, MEMORY_MASK],
+    ),
+    "rms_norm": (lambda: RMSNormalization(epsilon=1e-5), wire_single, [X]),
+    "relative_bias": (
+        lambda: RelativePositionBias(num_heads=2, num_buckets=8, max_distance=16, bidirectional=False),
+        wire_relative_bias,
+        [X],
+    ),
+    "lm_head": (
+        lambda: LanguageModelHead(VOCAB, use_bias=True, scale=0.25),
+        wire_single,
         [X],
     ),
     "mlm_head": (

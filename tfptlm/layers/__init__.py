@@ -7,6 +7,7 @@ Example:
     >>> hidden = block(embeddings(np.array([[1, 2, 3]])))
 """
 
+from tfptlm.layers.activations import gelu_approximate
 from tfptlm.layers.attention import (
     MultiHeadAttention,
     causal_mask,
@@ -16,18 +17,25 @@ from tfptlm.layers.attention import (
 from tfptlm.layers.decoder_block import TransformerDecoderBlock
 from tfptlm.layers.embeddings import TransformerEmbeddings
 from tfptlm.layers.encoder_block import TransformerEncoderBlock
-from tfptlm.layers.heads import MaskedLMHead
+from tfptlm.layers.heads import LanguageModelHead, MaskedLMHead
 from tfptlm.layers.initializers import DEFAULT_INITIALIZER, clone_initializer
+from tfptlm.layers.normalization import RMSNormalization
+from tfptlm.layers.relative_position import RelativePositionBias, relative_position_bucket
 
 __all__ = [
     "DEFAULT_INITIALIZER",
+    "LanguageModelHead",
     "MaskedLMHead",
     "MultiHeadAttention",
+    "RMSNormalization",
+    "RelativePositionBias",
     "TransformerDecoderBlock",
     "TransformerEmbeddings",
     "TransformerEncoderBlock",
     "causal_mask",
     "clone_initializer",
+    "gelu_approximate",
     "merge_masks",
+    "relative_position_bucket",
     "scaled_dot_product_attention",
 ]

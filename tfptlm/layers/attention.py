@@ -31,17 +31,22 @@ from tfptlm.layers.initializers import (
 _MASK_FILL_VALUE = -1e9
 
 
-def causal_mask(query_length: Any, key_length: Any) -> Any:
-    """Returns a bool [Tq, Tk] mask where query i may attend keys j <= i + Tk - Tq.
+def causal_mask(query_length: Any, key_length: Any, query_start: Any = None) -> Any:
+    """Returns a bool [Tq, Tk] mask where query i may attend keys j <= query_start + i.
 
-    The triangle is aligned to the end of the keys, so when the keys hold
-    `Tk - Tq` earlier (cached) positions, query i sits at position
-    `i + Tk - Tq`. Lengths may be ints or scalar tensors.
+    By default (`query_start=None`) the triangle is aligned to the end of the
+    keys, so when the keys hold `Tk - Tq` earlier positions, query i sits at
+    position `i + Tk - Tq`. With a key/value cache of fixed length, pass the
+    cache update index as `query_start` instead. Lengths and `query_start`
+    may be ints or scalar tensors.
 
     Example:
         >>> causal_mask(2, 3)  # rows: [1, 1, 0], [1, 1, 1]
+        >>> causal_mask(2, 4, query_start=1)  # rows: [1, 1, 0, 0], [1, 1, 1, 0]
     """
-    query_positions = ops.arange(query_length, dtype="int32") + (key_length - query_length)
+    if query_start is None:
+        query_start = key_length - query_length
+    query_positions = ops.arange(query_length, dtype="int32") + ops.cast(query_start, "int32")
     key_positions = ops.arange(key_length, dtype="int32")
     return ops.greater_equal(
         ops.expand_dims(query_positions, 1), ops.expand_dims(key_positions, 0)
@@ -54,6 +59,7 @@ def merge_masks(
     use_causal_mask: bool = False,
     query_length: Any = None,
     key_length: Any = None,
+    query_start: Any = None,
 ) -> Any:
     """Combines the given masks into one bool mask for 4-D attention scores.
 
@@ -62,6 +68,8 @@ def merge_masks(
         attention_mask: [B, Tq, Tk] (or already [B, 1, Tq, Tk]).
         use_causal_mask: whether to add :func:`causal_mask`.
         query_length, key_length: needed only when `use_causal_mask`.
+        query_start: position of the first query for the causal mask (see
+            :func:`causal_mask`); None aligns the queries to the last keys.
 
     Returns:
         None when no mask is given, else a bool tensor that broadcasts to
@@ -88,7 +96,7 @@ def merge_masks(
                 f"`key_length`. Received: query_length={query_length}, "
                 f"key_length={key_length}."
             )
-        mask = causal_mask(query_length, key_length)
+        mask = causal_mask(query_length, key_length, query_start)
         masks.append(ops.expand_dims(ops.expand_dims(mask, 0), 0))
     if not masks:
         return None
@@ -153,7 +161,7 @@ def scaled_dot_product_attention(
 
 @keras.saving.register_keras_serializable(package="tfptlm")
 class MultiHeadAttention(keras.layers.Layer):
-    """Multi-head attention with BERT-style separate q/k/v projections.
+    """Multi-head attention with BERT-style separate q/k/v projections and a KV cache.
 
     Sub-layers (all `keras.layers.Dense`, found as attributes):
       - `query_dense` (name "query"): kernel [query_dim, num_heads * key_dim]
@@ -164,6 +172,23 @@ class MultiHeadAttention(keras.layers.Layer):
     h*key_dim:(h+1)*key_dim), the same layout as Hugging Face BERT, whose
     `nn.Linear.weight` is the transpose of these kernels.
 
+    Key/value cache (needs `value_dim == key_dim`): a tensor
+    [B, 2, L, num_heads, key_dim] holding the projected keys (`cache[:, 0]`)
+    and values (`cache[:, 1]`) of L positions.
+      - Self-attention decoding: pass `cache` (L = max length) and
+        `cache_update_index` (scalar int). The keys/values of the T query
+        tokens are written at positions [index, index + T), and the queries
+        (query i sits at position index + i) attend the whole cache with a
+        causal mask (key position <= query position), so the unwritten slots
+        are never seen; `padding_mask` / `attention_mask` then cover the L
+        cache positions.
+      - Cross-attention: pass `cache` from :meth:`precompute_key_value` of the
+        encoder outputs and no `cache_update_index`; `value`/`key` are then
+        ignored and nothing is recomputed.
+    With a cache the call returns `(output, cache)` (the updated cache, or
+    the given one for cross-attention), or `(output, probabilities, cache)`
+    with `return_attention_scores`.
+
     Args:
         num_heads: number of attention heads.
         key_dim: size of each query/key head.
@@ -171,6 +196,7 @@ class MultiHeadAttention(keras.layers.Layer):
         output_dim: size of the output; defaults to the query's last dim.
         dropout: dropout rate on the attention probabilities.
         use_bias: whether the projections have biases.
+        scale: score scale; None means 1 / sqrt(key_dim) (T5 uses 1.0).
         kernel_initializer, bias_initializer: for all projections.
 
     Call args:
@@ -181,6 +207,8 @@ class MultiHeadAttention(keras.layers.Layer):
         attention_bias: additive, broadcastable to [B, H, Tq, Tk].
         use_causal_mask: also forbid attending to later positions.
         return_attention_scores: also return the probabilities [B, H, Tq, Tk].
+        cache: [B, 2, L, num_heads, key_dim] key/value cache (see above).
+        cache_update_index: scalar int, position of the first query token.
 
     Example:
         >>> layer = MultiHeadAttention(num_heads=2, key_dim=8)
@@ -189,6 +217,9 @@ class MultiHeadAttention(keras.layers.Layer):
         >>> out, probs = layer(x, memory, return_attention_scores=True)
         >>> tuple(out.shape), tuple(probs.shape)
         ((2, 5, 16), (2, 2, 5, 7))
+        >>> cache = np.zeros((2, 2, 10, 2, 8), "float32")  # 10 positions
+        >>> out, cache = layer(x, cache=cache, cache_update_index=0)  # prefill
+        >>> out, cache = layer(x[:, :1], cache=cache, cache_update_index=5)  # one step
     """
 
     def __init__(
@@ -199,6 +230,7 @@ class MultiHeadAttention(keras.layers.Layer):
         output_dim: int | None = None,
         dropout: float = 0.0,
         use_bias: bool = True,
+        scale: float | None = None,
         kernel_initializer: InitializerLike = DEFAULT_INITIALIZER,
         bias_initializer: InitializerLike = "zeros",
         **kwargs: Any,
@@ -210,6 +242,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.output_dim = output_dim
         self.dropout = dropout
         self.use_bias = use_bias
+        self.scale = scale
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.dropout_layer = keras.layers.Dropout(
@@ -241,14 +274,40 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def _split_heads(self, x: Any, head_dim: int) -> Any:
-        """[B, T, H * d] -> [B, H, T, d]."""
-        x = ops.reshape(x, (-1, ops.shape(x)[1], self.num_heads, head_dim))
-        return ops.transpose(x, (0, 2, 1, 3))
+        """[B, T, H * d] -> [B, T, H, d] (the cache layout)."""
+        return ops.reshape(x, (-1, ops.shape(x)[1], self.num_heads, head_dim))
 
     def _merge_heads(self, x: Any) -> Any:
         """[B, H, T, d] -> [B, T, H * d]."""
         x = ops.transpose(x, (0, 2, 1, 3))
         return ops.reshape(x, (-1, ops.shape(x)[1], self.num_heads * x.shape[-1]))
+
+    def _project_key_value(self, value: Any, key: Any) -> tuple[Any, Any]:
+        """Returns the projected keys and values, each [B, Tk, H, d]."""
+        k = self._split_heads(self.key_dense(key), self.key_dim)
+        v = self._split_heads(self.value_dense(value), self.value_dim)
+        return k, v
+
+    def _check_cacheable(self) -> None:
+        if self.value_dim != self.key_dim:
+            raise ValueError(
+                f"Layer '{self.name}' has value_dim={self.value_dim} != key_dim="
+                f"{self.key_dim}; the key/value cache needs equal sizes."
+            )
+
+    def precompute_key_value(self, value: Any, key: Any = None) -> Any:
+        """Returns the cache [B, 2, S, num_heads, key_dim] of fixed keys/values.
+
+        Use it once for cross-attention over encoder outputs [B, S, D] and
+        pass the result as `cache` (without `cache_update_index`) every step.
+
+        Example:
+            >>> cross_cache = layer.precompute_key_value(encoder_outputs)
+            >>> out, _ = layer(x, cache=cross_cache, padding_mask=encoder_mask)
+        """
+        self._check_cacheable()
+        key = value if key is None else key
+        return ops.stack(self._project_key_value(value, key), axis=1)
 
     def call(
         self,
@@ -261,18 +320,34 @@ class MultiHeadAttention(keras.layers.Layer):
         use_causal_mask: bool = False,
         training: bool | None = None,
         return_attention_scores: bool = False,
+        cache: Any = None,
+        cache_update_index: Any = None,
     ) -> Any:
         value = query if value is None else value
         key = value if key is None else key
         q = self._split_heads(self.query_dense(query), self.key_dim)
-        k = self._split_heads(self.key_dense(key), self.key_dim)
-        v = self._split_heads(self.value_dense(value), self.value_dim)
+        query_start = None
+        if cache is None:
+            k, v = self._project_key_value(value, key)
+        elif cache_update_index is None:
+            self._check_cacheable()
+            k, v = cache[:, 0], cache[:, 1]
+        else:
+            self._check_cacheable()
+            k, v = self._project_key_value(value, key)
+            start = [0, cache_update_index, 0, 0]
+            k = ops.slice_update(cache[:, 0], start, ops.cast(k, cache.dtype))
+            v = ops.slice_update(cache[:, 1], start, ops.cast(v, cache.dtype))
+            cache = ops.stack([k, v], axis=1)
+            use_causal_mask, query_start = True, cache_update_index
+        q, k, v = (ops.transpose(t, (0, 2, 1, 3)) for t in (q, k, v))
         mask = merge_masks(
             padding_mask=padding_mask,
             attention_mask=attention_mask,
             use_causal_mask=use_causal_mask,
             query_length=ops.shape(q)[2],
             key_length=ops.shape(k)[2],
+            query_start=query_start,
         )
         output, probabilities = scaled_dot_product_attention(
             q,
@@ -282,11 +357,15 @@ class MultiHeadAttention(keras.layers.Layer):
             attention_bias=attention_bias,
             dropout_layer=self.dropout_layer,
             training=training,
+            scale=self.scale,
         )
         output = self.output_dense(self._merge_heads(output))
+        results = (output,)
         if return_attention_scores:
-            return output, probabilities
-        return output
+            results += (probabilities,)
+        if cache is not None:
+            results += (cache,)
+        return results[0] if len(results) == 1 else results
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -298,6 +377,7 @@ class MultiHeadAttention(keras.layers.Layer):
                 "output_dim": self.output_dim,
                 "dropout": self.dropout,
                 "use_bias": self.use_bias,
+                "scale": self.scale,
                 "kernel_initializer": serialize_initializer(self.kernel_initializer),
                 "bias_initializer": serialize_initializer(self.bias_initializer),
             }

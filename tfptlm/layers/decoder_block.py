@@ -26,8 +26,17 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
     `use_cross_attention=True`; its key/value kernels take the encoder's
     hidden size), `intermediate_dense`, `output_dense`, `output_layer_norm`.
     Use `use_cross_attention=False` for decoder-only models (GPT). When the
-    block has cross-attention but is called without `encoder_outputs`, the
-    cross-attention step is skipped.
+    block has cross-attention but is called without `encoder_outputs` (and
+    without `cross_attention_cache`), the cross-attention step is skipped.
+
+    Generation with a key/value cache (layout [B, 2, L, heads, head_size], see
+    :class:`MultiHeadAttention`): pass `self_attention_cache` (L = max
+    length) and `self_attention_cache_update_index` (position of the first of
+    the T input tokens); the call then returns `(outputs, new_self_attention_cache)`
+    and `decoder_padding_mask`/`self_attention_bias` cover the L cache
+    positions. `cross_attention_cache` (from
+    `block.cross_attention.precompute_key_value(encoder_outputs)`) replaces
+    the encoder outputs' projection, so it is computed once per sequence.
 
     Args: as :class:`TransformerEncoderBlock`, plus
         use_cross_attention: whether to create the cross-attention sub-layer.
@@ -39,7 +48,11 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
         encoder_padding_mask: [B, S], 1 for real encoder tokens.
         self_attention_bias: additive, broadcastable to [B, heads, T, T].
         cross_attention_bias: additive, broadcastable to [B, heads, T, S].
-        use_causal_mask: mask future positions in self-attention.
+        use_causal_mask: mask future positions in self-attention (always on
+            with a cache).
+        self_attention_cache: [B, 2, L, heads, head_size] or None.
+        self_attention_cache_update_index: scalar int, with the cache.
+        cross_attention_cache: [B, 2, S, heads, head_size] or None.
 
     Example:
         >>> block = TransformerDecoderBlock(num_heads=2, intermediate_dim=64)
@@ -47,6 +60,9 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
         >>> memory = np.random.rand(2, 7, 32).astype("float32")
         >>> tuple(block(x, memory).shape)
         (2, 5, 32)
+        >>> cache = np.zeros((2, 2, 8, 2, 16), "float32")
+        >>> out, cache = block(x, memory, self_attention_cache=cache,
+        ...                    self_attention_cache_update_index=0)
     """
 
     def __init__(
@@ -59,6 +75,10 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
         layer_norm_epsilon: float = 1e-12,
         norm_first: bool = False,
         kernel_initializer: InitializerLike = DEFAULT_INITIALIZER,
+        normalization: str = "layer_norm",
+        use_bias: bool = True,
+        feed_forward: str = "mlp",
+        attention_scale: float | None = None,
         use_cross_attention: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -71,6 +91,10 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
             layer_norm_epsilon=layer_norm_epsilon,
             norm_first=norm_first,
             kernel_initializer=kernel_initializer,
+            normalization=normalization,
+            use_bias=use_bias,
+            feed_forward=feed_forward,
+            attention_scale=attention_scale,
             **kwargs,
         )
         self.use_cross_attention = use_cross_attention
@@ -98,30 +122,43 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
         cross_attention_bias: Any = None,
         use_causal_mask: bool = True,
         training: bool | None = None,
+        self_attention_cache: Any = None,
+        self_attention_cache_update_index: Any = None,
+        cross_attention_cache: Any = None,
     ) -> Any:
-        if encoder_outputs is not None and not self.use_cross_attention:
+        use_cross = encoder_outputs is not None or cross_attention_cache is not None
+        if use_cross and not self.use_cross_attention:
             raise ValueError(
                 f"Layer '{self.name}' was created with use_cross_attention=False "
-                "but received encoder_outputs."
+                "but received encoder_outputs or cross_attention_cache."
             )
+        new_caches = []
 
         def self_attend(x: Any) -> Any:
-            return self.self_attention(
+            outputs = self.self_attention(
                 x,
                 padding_mask=decoder_padding_mask,
                 attention_bias=self_attention_bias,
                 use_causal_mask=use_causal_mask,
                 training=training,
+                cache=self_attention_cache,
+                cache_update_index=self_attention_cache_update_index,
             )
+            if self_attention_cache is None:
+                return outputs
+            new_caches.append(outputs[1])
+            return outputs[0]
 
         def cross_attend(x: Any) -> Any:
-            return self.cross_attention(
+            outputs = self.cross_attention(
                 x,
                 encoder_outputs,
                 padding_mask=encoder_padding_mask,
                 attention_bias=cross_attention_bias,
                 training=training,
+                cache=cross_attention_cache,
             )
+            return outputs if cross_attention_cache is None else outputs[0]
 
         x = residual_sublayer(
             inputs,
@@ -131,7 +168,7 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
             self.norm_first,
             training,
         )
-        if encoder_outputs is not None:
+        if use_cross:
             x = residual_sublayer(
                 x,
                 cross_attend,
@@ -140,7 +177,10 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
                 self.norm_first,
                 training,
             )
-        return self._feed_forward_sublayer(x, training)
+        x = self._feed_forward_sublayer(x, training)
+        if self_attention_cache is None:
+            return x
+        return x, new_caches[0]
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

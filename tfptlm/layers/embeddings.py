@@ -27,6 +27,11 @@ class TransformerEmbeddings(keras.layers.Layer):
     `layer_norm` (None when use_layer_norm is False). Missing segment ids
     mean segment 0 everywhere (as in BERT).
 
+    Pass an existing `token_embedding` to share one token table between
+    several embedding layers (BART's encoder and decoder); like a tied head,
+    it is not part of `get_config`, so the owning model passes it again when
+    it is rebuilt.
+
     Args:
         vocabulary_size: number of token ids.
         hidden_dim: embedding size.
@@ -36,6 +41,8 @@ class TransformerEmbeddings(keras.layers.Layer):
         layer_norm_epsilon: epsilon of the layer norm.
         use_layer_norm: whether to apply the layer norm.
         embeddings_initializer: for all three embedding tables.
+        token_embedding: optional shared `keras.layers.Embedding`
+            [vocabulary_size, hidden_dim] to use instead of a new one.
 
     Call args:
         token_ids: int [B, T].
@@ -59,9 +66,19 @@ class TransformerEmbeddings(keras.layers.Layer):
         layer_norm_epsilon: float = 1e-12,
         use_layer_norm: bool = True,
         embeddings_initializer: InitializerLike = DEFAULT_INITIALIZER,
+        token_embedding: keras.layers.Embedding | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if token_embedding is not None and (
+            token_embedding.input_dim != vocabulary_size
+            or token_embedding.output_dim != hidden_dim
+        ):
+            raise ValueError(
+                f"The shared token_embedding is [{token_embedding.input_dim}, "
+                f"{token_embedding.output_dim}] but vocabulary_size={vocabulary_size} "
+                f"and hidden_dim={hidden_dim}."
+            )
         self.vocabulary_size = vocabulary_size
         self.hidden_dim = hidden_dim
         self.max_sequence_length = max_sequence_length
@@ -71,7 +88,9 @@ class TransformerEmbeddings(keras.layers.Layer):
         self.use_layer_norm = use_layer_norm
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
 
-        self.token_embedding = self._embedding(vocabulary_size, "token_embedding")
+        self.token_embedding = token_embedding or self._embedding(
+            vocabulary_size, "token_embedding"
+        )
         self.position_embedding = self._embedding(max_sequence_length, "position_embedding")
         self.segment_embedding = None
         if num_segments > 0:
@@ -95,7 +114,8 @@ class TransformerEmbeddings(keras.layers.Layer):
         )
 
     def build(self, token_ids_shape) -> None:
-        self.token_embedding.build(token_ids_shape)
+        if not self.token_embedding.built:  # a shared one may be built already
+            self.token_embedding.build(token_ids_shape)
         self.position_embedding.build((None,))
         if self.segment_embedding is not None:
             self.segment_embedding.build(token_ids_shape)

@@ -13,7 +13,11 @@ from tfptlm.layers.initializers import (
     clone_initializer,
     serialize_initializer,
 )
+from tfptlm.layers.normalization import RMSNormalization
 from tfptlm.layers.residual import residual_sublayer
+
+NORMALIZATIONS = ("layer_norm", "rms_norm")
+FEED_FORWARDS = ("mlp", "gated")
 
 
 def head_size(hidden_dim: int, num_heads: int) -> int:
@@ -36,12 +40,18 @@ class TransformerEncoderBlock(keras.layers.Layer):
     Pre-LN (`norm_first=True`):
         x = x + Dropout(SelfAttention(LN(x)))
         x = x + Dropout(FFN(LN(x)))
-    with FFN(x) = output_dense(activation(intermediate_dense(x))).
+    with FFN(x) = output_dense(activation(intermediate_dense(x))) for
+    `feed_forward="mlp"`, or the gated unit of T5.1.1 (Shazeer 2020) for
+    `feed_forward="gated"`:
+        FFN(x) = output_dense(activation(intermediate_dense(x)) * gate_dense(x))
+    (GEGLU with `activation=gelu_approximate`). LN is a LayerNormalization
+    (`normalization="layer_norm"`) or :class:`RMSNormalization` ("rms_norm").
 
     The hidden size comes from the input; head size = hidden // num_heads.
     Sub-layers: `self_attention` (:class:`MultiHeadAttention`),
     `self_attention_layer_norm`, `intermediate_dense` [H, intermediate_dim],
-    `output_dense` [intermediate_dim, H], `output_layer_norm`.
+    `gate_dense` [H, intermediate_dim] (gated only), `output_dense`
+    [intermediate_dim, H], `output_layer_norm`.
 
     Args:
         num_heads: attention heads.
@@ -52,6 +62,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
         layer_norm_epsilon: epsilon of the layer norms.
         norm_first: pre-LN when True, post-LN when False.
         kernel_initializer: for all dense kernels (biases start at zero).
+        normalization: "layer_norm" or "rms_norm" (T5).
+        use_bias: whether the attention and feed-forward projections have biases.
+        feed_forward: "mlp" or "gated" (see above).
+        attention_scale: score scale of the attention; None is 1 / sqrt(head
+            size), T5 uses 1.0.
 
     Call args:
         inputs: [B, T, H]. padding_mask: [B, T], 1 for real tokens.
@@ -74,9 +89,21 @@ class TransformerEncoderBlock(keras.layers.Layer):
         layer_norm_epsilon: float = 1e-12,
         norm_first: bool = False,
         kernel_initializer: InitializerLike = DEFAULT_INITIALIZER,
+        normalization: str = "layer_norm",
+        use_bias: bool = True,
+        feed_forward: str = "mlp",
+        attention_scale: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization must be one of {NORMALIZATIONS}. Received: {normalization!r}."
+            )
+        if feed_forward not in FEED_FORWARDS:
+            raise ValueError(
+                f"feed_forward must be one of {FEED_FORWARDS}. Received: {feed_forward!r}."
+            )
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.activation = keras.activations.get(activation)
@@ -85,18 +112,28 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.norm_first = norm_first
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.normalization = normalization
+        self.use_bias = use_bias
+        self.feed_forward = feed_forward
+        self.attention_scale = attention_scale
 
     def _attention(self, hidden_dim: int, name: str) -> MultiHeadAttention:
         return MultiHeadAttention(
             num_heads=self.num_heads,
             key_dim=head_size(hidden_dim, self.num_heads),
             dropout=self.attention_dropout,
+            use_bias=self.use_bias,
+            scale=self.attention_scale,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             dtype=self.dtype_policy,
             name=name,
         )
 
-    def _layer_norm(self, name: str) -> keras.layers.LayerNormalization:
+    def _layer_norm(self, name: str) -> keras.layers.Layer:
+        if self.normalization == "rms_norm":
+            return RMSNormalization(
+                epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+            )
         return keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
         )
@@ -108,6 +145,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         return keras.layers.Dense(
             units,
             activation=activation,
+            use_bias=self.use_bias,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             dtype=self.dtype_policy,
             name=name,
@@ -125,6 +163,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
             self.intermediate_dim, "intermediate_dense", self.activation
         )
         self.intermediate_dense.build(inputs_shape)
+        if self.feed_forward == "gated":
+            self.gate_dense = self._dense(self.intermediate_dim, "gate_dense")
+            self.gate_dense.build(inputs_shape)
         self.output_dense = self._dense(inputs_shape[-1], "output_dense")
         self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
         self.output_layer_norm = self._layer_norm("output_layer_norm")
@@ -137,7 +178,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.built = True
 
     def _feed_forward(self, x: Any) -> Any:
-        return self.output_dense(self.intermediate_dense(x))
+        hidden = self.intermediate_dense(x)
+        if self.feed_forward == "gated":
+            hidden = hidden * self.gate_dense(x)
+        return self.output_dense(hidden)
 
     def _feed_forward_sublayer(self, x: Any, training: bool | None) -> Any:
         """The residual feed-forward step that ends every block (shared with the decoder)."""
@@ -189,6 +233,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "norm_first": self.norm_first,
                 "kernel_initializer": serialize_initializer(self.kernel_initializer),
+                "normalization": self.normalization,
+                "use_bias": self.use_bias,
+                "feed_forward": self.feed_forward,
+                "attention_scale": self.attention_scale,
             }
         )
         return config

@@ -1,4 +1,4 @@
-"""Output heads on top of a Transformer encoder."""
+"""Output heads: masked LM (on an encoder) and language model logits (on a decoder)."""
 
 from __future__ import annotations
 
@@ -124,6 +124,97 @@ class MaskedLMHead(keras.layers.Layer):
                     self.intermediate_activation
                 ),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": serialize_initializer(self.kernel_initializer),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfptlm")
+class LanguageModelHead(keras.layers.Layer):
+    """Language model output projection: logits = (hidden * scale) @ W + output_bias.
+
+    W is the transpose of `token_embedding.embeddings` [V, H] (tied input and
+    output embeddings, GPT/T5/BART) or the head's own `output_kernel`
+    [H, V]; `output_bias` [V] exists only with `use_bias=True` (BART's
+    final_logits_bias). Logits are returned in float32 [B, T, V].
+
+    As for :class:`MaskedLMHead`, `get_config` does not contain
+    `token_embedding`: the owning model passes it again when rebuilt.
+
+    Args:
+        vocabulary_size: number of output tokens V.
+        token_embedding: optional embedding layer to tie the output weights to.
+        use_bias: whether to add a learned `output_bias`.
+        scale: optional multiplier of the hidden states (T5 v1.0 uses H**-0.5
+            with tied embeddings).
+        kernel_initializer: for `output_kernel` when untied.
+
+    Call args:
+        hidden: [B, T, H] final hidden states.
+
+    Example:
+        >>> embedding = keras.layers.Embedding(100, 32)
+        >>> head = LanguageModelHead(100, token_embedding=embedding)
+        >>> tuple(head(embedding(np.array([[1, 2, 3]]))).shape)
+        (1, 3, 100)
+    """
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        token_embedding: keras.layers.Embedding | None = None,
+        use_bias: bool = False,
+        scale: float | None = None,
+        kernel_initializer: InitializerLike = DEFAULT_INITIALIZER,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if token_embedding is not None and token_embedding.input_dim != vocabulary_size:
+            raise ValueError(
+                f"vocabulary_size={vocabulary_size} does not match the tied "
+                f"token_embedding's input_dim={token_embedding.input_dim}."
+            )
+        self.vocabulary_size = vocabulary_size
+        self.token_embedding = token_embedding
+        self.use_bias = use_bias
+        self.scale = scale
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, hidden_shape) -> None:
+        self.output_kernel = None
+        if self.token_embedding is None:
+            self.output_kernel = self.add_weight(
+                shape=(hidden_shape[-1], self.vocabulary_size),
+                initializer=clone_initializer(self.kernel_initializer),
+                name="output_kernel",
+            )
+        self.output_bias = None
+        if self.use_bias:
+            self.output_bias = self.add_weight(
+                shape=(self.vocabulary_size,), initializer="zeros", name="output_bias"
+            )
+        self.built = True
+
+    def call(self, hidden: Any) -> Any:
+        if self.scale is not None:
+            hidden = hidden * ops.cast(self.scale, hidden.dtype)
+        if self.token_embedding is not None:
+            kernel = ops.transpose(self.token_embedding.embeddings)
+        else:
+            kernel = self.output_kernel
+        logits = ops.matmul(hidden, ops.cast(kernel, hidden.dtype))
+        if self.output_bias is not None:
+            logits = logits + ops.cast(self.output_bias, hidden.dtype)
+        return ops.cast(logits, "float32")
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "use_bias": self.use_bias,
+                "scale": self.scale,
                 "kernel_initializer": serialize_initializer(self.kernel_initializer),
             }
         )
