@@ -2,14 +2,17 @@
 
     tfptlm quickstart [--output-dir DIR] [--steps N] [--finetune-steps N]
     tfptlm tokenizer train --files GLOB [GLOB ...] --vocab-size N --output DIR
+                           [--type wordpiece|sentencepiece|byte_bpe]
     tfptlm pretrain --config FILE [--train-files GLOB ...] [--eval-files GLOB ...]
                     [--steps N] [--set key=value ...] --output-dir DIR
     tfptlm finetune --config FILE [--train-file F] [--eval-file F] [--set key=value ...]
                     --output-dir DIR
     tfptlm evaluate --model DIR --data FILE [--set data.key=value ...]
     tfptlm predict --model DIR [TEXT ...] [--input FILE] [--output FILE.jsonl]
+    tfptlm generate --model DIR --prompt TEXT [--prompt TEXT ...] [--strategy greedy|beam|top_k|top_p|random]
+                    [--max-new-tokens N] [--num-beams N] [--top-k K] [--top-p P] [--temperature T]
     tfptlm convert --from hf DIR --output DIR
-    tfptlm export --model DIR --format saved_model|tflite --output DIR
+    tfptlm export --model DIR --format saved_model|tflite --output DIR [--max-new-tokens N]
 
 Bad input (a missing file, invalid UTF-8, an unknown config key...) stops the
 command with one line naming the file, line or key; set ``TFPTLM_DEBUG=1``
@@ -26,18 +29,44 @@ from pathlib import Path
 
 
 def _add_tokenizer_commands(subparsers) -> None:
-    tokenizer = subparsers.add_parser("tokenizer", help="train WordPiece vocabularies")
+    tokenizer = subparsers.add_parser("tokenizer", help="train tokenizers")
     actions = tokenizer.add_subparsers(dest="action", required=True)
-    train = actions.add_parser("train", help="learn a WordPiece vocabulary from text files")
+    train = actions.add_parser("train", help="learn a vocabulary from text files")
     train.add_argument("--files", nargs="+", required=True, help="text files or globs")
+    train.add_argument(
+        "--type", choices=["wordpiece", "sentencepiece", "byte_bpe"], default="wordpiece",
+        help="WordPiece (BERT), SentencePiece (T5; Chinese) or byte-level BPE (GPT, BART)",
+    )
     train.add_argument("--vocab-size", type=int, default=8000)
-    train.add_argument("--output", required=True, help="directory for vocab.txt")
+    train.add_argument("--output", required=True, help="directory for the tokenizer files")
     train.add_argument("--no-lowercase", dest="lowercase", action="store_false")
     train.add_argument("--keep-accents", dest="strip_accents", action="store_false")
 
 
+def _add_generate_command(subparsers) -> None:
+    generate = subparsers.add_parser(
+        "generate", help="continue prompts with a GPT, or transform them with a T5/BART model"
+    )
+    generate.add_argument(
+        "--model", required=True, help="a `tfptlm pretrain` or `tfptlm finetune` output directory"
+    )
+    generate.add_argument("--prompt", action="append", required=True, help="a prompt (repeatable)")
+    generate.add_argument(
+        "--strategy", default="greedy", help="greedy, beam, top_k, top_p or random"
+    )
+    generate.add_argument("--max-new-tokens", type=int, default=64)
+    generate.add_argument("--num-beams", type=int, default=4, help="beam search width")
+    generate.add_argument("--length-penalty", type=float, default=1.0, help="beam search")
+    generate.add_argument("--top-k", type=int, default=50)
+    generate.add_argument("--top-p", type=float, default=0.9)
+    generate.add_argument("--temperature", type=float, default=1.0)
+    generate.add_argument("--seed", type=int, default=None, help="makes sampling repeatable")
+
+
 def _add_pretrain_command(subparsers) -> None:
-    pretrain = subparsers.add_parser("pretrain", help="pretrain BERT (MLM + NSP) on text files")
+    pretrain = subparsers.add_parser(
+        "pretrain", help="pretrain BERT (MLM + NSP), GPT (causal LM) or T5/BART on text files"
+    )
     pretrain.add_argument("--config", help="YAML config (see configs/)")
     pretrain.add_argument("--train-files", nargs="+", help="overrides data.train_files")
     pretrain.add_argument("--eval-files", nargs="+", help="overrides data.eval_files")
@@ -65,7 +94,8 @@ def _add_quickstart_command(subparsers) -> None:
 
 def _add_finetune_commands(subparsers) -> None:
     finetune = subparsers.add_parser(
-        "finetune", help="fine-tune on labelled files (classification, NER, extractive QA)"
+        "finetune",
+        help="fine-tune on labelled files (classification, NER, extractive QA, seq2seq, causal LM)",
     )
     finetune.add_argument("--config", help="YAML config (see configs/*_finetune.yaml)")
     finetune.add_argument("--train-file", help="overrides data.train_file")
@@ -99,13 +129,20 @@ def _add_export_command(subparsers) -> None:
     export = subparsers.add_parser(
         "export", help="export a fine-tuned model for TF Serving (SavedModel) or phones (TFLite)"
     )
-    export.add_argument("--model", required=True, help="a `tfptlm finetune` output directory")
+    export.add_argument(
+        "--model", required=True,
+        help="a `tfptlm finetune` output directory, or a `tfptlm pretrain` one (SavedModel only)",
+    )
     export.add_argument("--format", choices=["saved_model", "tflite"], default="saved_model")
     export.add_argument("--output", required=True, help="export base directory (versions 1, 2, ...)")
     export.add_argument("--version", type=int, help="version number (default: the next free one)")
     export.add_argument(
         "--quantize", choices=["none", "dynamic_int8", "float16"], default="none",
         help="TFLite weight quantization",
+    )
+    export.add_argument(
+        "--max-new-tokens", type=int, default=64,
+        help="the most tokens a GPT, T5 or BART export writes per prompt",
     )
 
 
@@ -124,28 +161,50 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tokenizer_commands(subparsers)
     _add_pretrain_command(subparsers)
     _add_finetune_commands(subparsers)
+    _add_generate_command(subparsers)
     _add_export_command(subparsers)
     return parser
 
 
 def _tokenizer_train(args) -> None:
-    from tfptlm.tokenizers import WordPieceTokenizer, train_wordpiece_vocabulary
+    from tfptlm.tokenizers import train_tokenizer
 
     started = time.perf_counter()
-    vocabulary = train_wordpiece_vocabulary(
-        args.files,
-        vocab_size=args.vocab_size,
-        lowercase=args.lowercase,
-        strip_accents=args.strip_accents,
-    )
-    tokenizer = WordPieceTokenizer(
-        vocabulary, lowercase=args.lowercase, strip_accents=args.strip_accents
-    )
+    options = {"wordpiece": dict(lowercase=args.lowercase, strip_accents=args.strip_accents),
+               "sentencepiece": dict(lowercase=args.lowercase),
+               "byte_bpe": {}}[args.type]
+    tokenizer = train_tokenizer(args.type, args.files, args.vocab_size, **options)
     tokenizer.save(args.output)
     print(
-        f"Wrote {len(vocabulary)} tokens to {Path(args.output) / 'vocab.txt'} "
+        f"Wrote a {args.type} tokenizer of {tokenizer.vocabulary_size} tokens to {args.output} "
         f"in {time.perf_counter() - started:.1f}s"
     )
+
+
+def _generate(args) -> None:
+    from tfptlm.generation.text import load_generator
+
+    generator = load_generator(args.model)
+    sampler_options = {
+        "greedy": {},
+        "beam": dict(num_beams=args.num_beams, length_penalty=args.length_penalty),
+        "top_k": dict(k=args.top_k, temperature=args.temperature),
+        "top_p": dict(p=args.top_p, temperature=args.temperature),
+        "random": dict(temperature=args.temperature),
+    }
+    if args.strategy not in sampler_options:
+        raise ValueError(
+            f"unknown --strategy {args.strategy!r}; choose one of {', '.join(sampler_options)}"
+        )
+    outputs = generator.generate(
+        args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        strategy=args.strategy,
+        seed=args.seed,
+        **sampler_options[args.strategy],
+    )
+    for prompt, output in zip(args.prompt, outputs):
+        print(f"{prompt!r} -> {output!r}" if len(args.prompt) > 1 else output)
 
 
 def _pretrain(args) -> None:
@@ -182,7 +241,8 @@ def _finetune(args) -> None:
 
 def _headline(metrics: dict) -> str:
     """The metrics people report for the task, on one line."""
-    names = ("accuracy", "macro_f1", "entity_f1", "exact_match", "f1")
+    names = ("accuracy", "macro_f1", "entity_f1", "exact_match", "f1", "perplexity", "bleu",
+             "rougeL", "test_pass_share")
     found = [f"{name} {metrics[name]:.4f}" for name in names if name in metrics]
     return " | ".join(found + [f"{metrics.get('eval_examples', metrics.get('examples', ''))} examples"])
 
@@ -246,7 +306,7 @@ def _export(args) -> None:
         return
     from tfptlm.export import export_saved_model
 
-    path = export_saved_model(args.model, args.output, version=args.version)
+    path = export_saved_model(args.model, args.output, version=args.version, max_new_tokens=args.max_new_tokens)
     print(f"Exported {args.model} to {path}; it answers raw strings like the Keras model")
 
 
@@ -267,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": _evaluate,
         "predict": _predict,
         "convert": _convert,
+        "generate": _generate,
         "export": _export,
     }
     try:

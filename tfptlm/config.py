@@ -45,9 +45,16 @@ class ModelConfig:
 
 @dataclass
 class TokenizerConfig:
-    """The WordPiece tokenizer: load one from ``path`` or train one on the training files."""
+    """The tokenizer: load one from ``path`` or train one on the training files.
+
+    ``type`` is ``wordpiece``, ``sentencepiece`` or ``byte_bpe``; ``auto``
+    picks the model family's usual one (BERT WordPiece, T5 SentencePiece,
+    GPT and BART byte-level BPE). ``lowercase`` and ``strip_accents`` apply
+    to WordPiece (and ``lowercase`` to SentencePiece).
+    """
 
     path: Optional[str] = None
+    type: str = "auto"
     vocab_size: int = 8000
     lowercase: bool = True
     strip_accents: bool = True
@@ -55,7 +62,14 @@ class TokenizerConfig:
 
 @dataclass
 class DataConfig:
-    """Raw text files and the pretraining objective's settings."""
+    """Raw text files and the pretraining objective's settings.
+
+    ``max_sequence_length`` is the model input length (the encoder's for
+    T5/BART); ``target_length`` the decoder length of span corruption.
+    ``noise_density`` and ``mean_noise_span_length`` are T5's span-corruption
+    settings; ``infilling_rate``, ``poisson_lambda`` and ``permute_sentences``
+    BART's text infilling.
+    """
 
     train_files: list[str] = field(default_factory=list)
     eval_files: list[str] = field(default_factory=list)
@@ -64,6 +78,12 @@ class DataConfig:
     mask_rate: float = 0.15
     max_predictions: int = 20
     random_next_rate: float = 0.5
+    target_length: int = 64
+    noise_density: float = 0.15
+    mean_noise_span_length: float = 3.0
+    infilling_rate: float = 0.3
+    poisson_lambda: float = 3.0
+    permute_sentences: bool = False
 
 
 @dataclass
@@ -95,8 +115,14 @@ class PretrainConfig:
 
     def validate(self) -> None:
         """Check values that a type alone cannot (choices and ranges)."""
-        _check_choice("objective", self.objective, ("mlm_nsp",))
-        _check_choice("model.family", self.model.family, ("bert",))
+        _check_choice("objective", self.objective, tuple(OBJECTIVE_FAMILIES))
+        families = OBJECTIVE_FAMILIES[self.objective]
+        if self.model.family not in families:
+            raise ConfigError(
+                f"objective {self.objective} trains model.family {' or '.join(families)}, "
+                f"not {self.model.family!r}"
+            )
+        _check_choice("tokenizer.type", self.tokenizer.type, TOKENIZER_TYPES)
         _check_switches(self.training)
         positive = {
             "training.steps": self.training.steps,
@@ -105,16 +131,38 @@ class PretrainConfig:
             "data.max_sequence_length": self.data.max_sequence_length,
             "data.max_predictions": self.data.max_predictions,
             "tokenizer.vocab_size": self.tokenizer.vocab_size,
+            "data.target_length": self.data.target_length,
+            "data.mean_noise_span_length": self.data.mean_noise_span_length,
+            "data.poisson_lambda": self.data.poisson_lambda,
         }
         _check_positive(positive)
         fractions = {
             "data.mask_rate": self.data.mask_rate,
             "data.random_next_rate": self.data.random_next_rate,
+            "data.noise_density": self.data.noise_density,
+            "data.infilling_rate": self.data.infilling_rate,
             "training.warmup_ratio": self.training.warmup_ratio,
         }
         for key, value in fractions.items():
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{key} must be between 0 and 1, got {value}")
+
+
+#: The pretraining objectives and the model families each one trains.
+OBJECTIVE_FAMILIES = {
+    "mlm_nsp": ("bert",),
+    "clm": ("gpt",),
+    "span_corruption": ("t5", "bart"),
+    "text_infilling": ("bart", "t5"),
+}
+#: Tokenizer kinds, and the one each model family uses when ``tokenizer.type`` is ``auto``.
+TOKENIZER_TYPES = ("auto", "wordpiece", "sentencepiece", "byte_bpe")
+FAMILY_TOKENIZERS = {"bert": "wordpiece", "gpt": "byte_bpe", "t5": "sentencepiece", "bart": "byte_bpe"}
+
+
+def tokenizer_type(tokenizer: TokenizerConfig, family: str) -> str:
+    """The tokenizer kind to train: ``tokenizer.type``, or the family's usual one for ``auto``."""
+    return FAMILY_TOKENIZERS[family] if tokenizer.type == "auto" else tokenizer.type
 
 
 @dataclass
@@ -125,13 +173,16 @@ class BackboneConfig:
     output (``backbone.keras`` + ``tokenizer/``). ``hub_preset``: a local
     keras-hub preset folder. ``hub_class``: a keras-hub encoder class (or short
     name such as ``roberta``) built from ``config`` with random weights.
-    Otherwise a tfptlm BERT of ``size`` (``config`` may override its sizes,
-    e.g. ``hidden_dim``) from random initialization.
+    Otherwise a tfptlm model of ``family`` and ``size`` (``config`` may
+    override its sizes, e.g. ``hidden_dim``) from random initialization;
+    family ``auto`` is BERT for the encoder tasks, T5 for ``seq2seq`` and GPT
+    for ``causal_lm``.
     """
 
     path: Optional[str] = None
     hub_preset: Optional[str] = None
     hub_class: Optional[str] = None
+    family: str = "auto"
     size: str = "tiny"
     config: dict = field(default_factory=dict)
 
@@ -145,6 +196,18 @@ class FinetuneDataConfig:
     CoNLL files (``word_column``, ``tag_column``, ``tag_scheme``); QA reads
     SQuAD v1.1 JSON. Without ``eval_file``, ``eval_share`` of the training
     examples is held out.
+
+    The generative tasks read source -> target pairs: from TSV/CSV/JSONL
+    columns (``source_column``, ``target_column``), from two parallel files
+    (``format: parallel``: the file name is a prefix completed by
+    ``source_suffix`` and ``target_suffix``, e.g. ``train`` + ``.en.gz``),
+    from DailyDialog files (``format: dialogue``: every turn is a response to
+    the turns before it) or MBPP JSONL (``format: mbpp``: prompt -> code, with
+    its test asserts run at evaluation). ``sequence_length`` is the source (or
+    whole causal-LM sequence) length and ``target_length`` the target's;
+    ``max_eval_generations`` caps the held-out examples decoded (greedy) for
+    BLEU/ROUGE/pass share; ``language`` (``en``, ``zh``...; null guesses)
+    picks the BLEU and ROUGE tokenization.
     """
 
     train_file: Optional[str] = None
@@ -165,6 +228,13 @@ class FinetuneDataConfig:
     doc_stride: int = 128
     max_question_length: int = 64
     max_answer_length: int = 30
+    source_column: Union[int, str] = "source"
+    target_column: Union[int, str] = "target"
+    source_suffix: Optional[str] = None
+    target_suffix: Optional[str] = None
+    target_length: int = 64
+    max_eval_generations: int = 200
+    language: Optional[str] = None
 
 
 @dataclass
@@ -211,7 +281,9 @@ class FinetuneConfig:
             "data.doc_stride": self.data.doc_stride,
             "data.max_question_length": self.data.max_question_length,
             "data.max_answer_length": self.data.max_answer_length,
+            "data.target_length": self.data.target_length,
         }
+        _check_choice("backbone.family", self.backbone.family, ("auto", *FAMILY_TOKENIZERS))
         if self.training.max_steps is not None:
             positive["training.max_steps"] = self.training.max_steps
         _check_positive(positive)
@@ -225,7 +297,13 @@ class FinetuneConfig:
 
 
 #: The tasks ``tfptlm finetune`` trains.
-FINETUNE_TASKS = ("text_classification", "token_classification", "question_answering")
+FINETUNE_TASKS = (
+    "text_classification",
+    "token_classification",
+    "question_answering",
+    "seq2seq",
+    "causal_lm",
+)
 
 
 def _check_switches(training) -> None:

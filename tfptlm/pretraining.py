@@ -1,14 +1,18 @@
-"""The pretraining run behind ``tfptlm pretrain``: text files in, pretrained BERT out.
+"""The pretraining run behind ``tfptlm pretrain``: text files in, pretrained model out.
 
+``objective`` picks the model family and its data pipeline: ``mlm_nsp``
+(BERT), ``clm`` (GPT, causal LM on packed documents), ``span_corruption``
+(T5-style, for T5 or BART) or ``text_infilling`` (BART-style, for BART or T5).
 Everything lands in one output directory::
 
     config.yaml      the resolved config
-    tokenizer/       vocab.txt + tokenizer.json
+    tokenizer/       the tokenizer files + tokenizer.json
     checkpoints/     step checkpoints (model, optimizer, step); re-running resumes here
     logs/            TensorBoard logs
     history.csv      training and held-out metrics every ``checkpoint_every`` steps
     metrics.json     final held-out metrics, steps and tokens per second
-    pretrainer.keras the MLM + NSP model; backbone.keras the encoder alone
+    pretrainer.keras the pretraining model (BertPretrainer, CausalLM or Seq2SeqLM);
+    backbone.keras   the backbone alone
 
 Example:
 
@@ -29,16 +33,27 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfptlm.config import PretrainConfig, dump_config, load_config
+from tfptlm.config import PretrainConfig, TokenizerConfig, dump_config, load_config, tokenizer_type
 from tfptlm.data import (
     CorpusError,
     make_bert_pretraining_dataset,
     read_documents,
     validate_for_nsp,
 )
+from tfptlm.metrics.generation import perplexity
+from tfptlm.data.objectives import (
+    make_clm_dataset,
+    make_span_corruption_dataset,
+    make_text_infilling_dataset,
+)
+from tfptlm.models.bart import BartBackbone
 from tfptlm.models.bert import BertBackbone
+from tfptlm.models.gpt import GPTBackbone
+from tfptlm.models.t5 import T5Backbone
 from tfptlm.tasks.bert_pretrainer import BertPretrainer
-from tfptlm.tokenizers import WordPieceTokenizer, train_wordpiece_vocabulary
+from tfptlm.tasks.causal_lm import CausalLM
+from tfptlm.tasks.seq2seq_lm import Seq2SeqLM, decoder_start_id
+from tfptlm.tokenizers import load_tokenizer, train_tokenizer
 from tfptlm.training.callbacks import CheckpointEveryEpoch, StopAtStep, ThroughputMeter
 from tfptlm.training.optimizer import create_optimizer
 from tfptlm.training.runtime import resolve_jit_compile, set_precision
@@ -64,8 +79,9 @@ def load_corpora(config: PretrainConfig) -> tuple[list, list]:
                 "files (--eval-files or data.eval_files)"
             )
         train, evaluation = train[:-held_out], train[-held_out:]
-    validate_for_nsp(train, data.train_files)
-    validate_for_nsp(evaluation, data.eval_files or data.train_files)
+    if config.objective == "mlm_nsp":
+        validate_for_nsp(train, data.train_files)
+        validate_for_nsp(evaluation, data.eval_files or data.train_files)
     return train, evaluation
 
 
@@ -89,51 +105,111 @@ def check_resumable(config: PretrainConfig, output_dir: Path) -> None:
         )
 
 
-def prepare_tokenizer(config: PretrainConfig, output_dir: Path) -> WordPieceTokenizer:
+def prepare_tokenizer(config: PretrainConfig, output_dir: Path):
     """Loads the run's tokenizer (resume), the configured one, or trains a new one."""
     saved = output_dir / "tokenizer"
-    if (saved / "vocab.txt").is_file():
-        return WordPieceTokenizer.load(saved)
+    if (saved / "tokenizer.json").is_file():
+        return load_tokenizer(saved)
     if config.tokenizer.path:
-        tokenizer = WordPieceTokenizer.load(config.tokenizer.path)
+        tokenizer = load_tokenizer(config.tokenizer.path)
     else:
-        print(f"Training a WordPiece vocabulary of about {config.tokenizer.vocab_size} tokens")
-        vocabulary = train_wordpiece_vocabulary(
-            config.data.train_files,
-            vocab_size=config.tokenizer.vocab_size,
-            lowercase=config.tokenizer.lowercase,
-            strip_accents=config.tokenizer.strip_accents,
-        )
-        tokenizer = WordPieceTokenizer(
-            vocabulary,
-            lowercase=config.tokenizer.lowercase,
-            strip_accents=config.tokenizer.strip_accents,
+        tokenizer = train_configured_tokenizer(
+            config.tokenizer, config.model.family, config.data.train_files
         )
     tokenizer.save(saved)
     return tokenizer
 
 
-def build_pretrainer(config: PretrainConfig, vocabulary_size: int) -> BertPretrainer:
-    """Builds the BERT backbone of the configured size and its MLM + NSP heads."""
-    model = config.model
-    if config.data.max_sequence_length > model.max_sequence_length:
+def train_configured_tokenizer(options: TokenizerConfig, family: str, files: list[str]):
+    """Trains the tokenizer that ``options`` (a config's ``tokenizer:``) asks for on ``files``."""
+    kind = tokenizer_type(options, family)
+    print(f"Training a {kind} vocabulary of about {options.vocab_size} tokens")
+    extra = {
+        "wordpiece": dict(lowercase=options.lowercase, strip_accents=options.strip_accents),
+        "sentencepiece": dict(lowercase=options.lowercase),
+        "byte_bpe": {},
+    }[kind]
+    return train_tokenizer(kind, files, options.vocab_size, **extra)
+
+
+#: The backbone class of each model family.
+BACKBONES = {"bert": BertBackbone, "gpt": GPTBackbone, "t5": T5Backbone, "bart": BartBackbone}
+
+
+def build_pretrainer(config: PretrainConfig, tokenizer) -> keras.Model:
+    """Builds the configured backbone and the objective's pretraining model around it."""
+    model, data = config.model, config.data
+    longest = data.max_sequence_length
+    if config.objective == "span_corruption":
+        longest = max(longest, data.target_length)
+    if longest > model.max_sequence_length:
         raise ValueError(
-            f"data.max_sequence_length ({config.data.max_sequence_length}) exceeds "
-            f"model.max_sequence_length ({model.max_sequence_length})"
+            f"the data's sequences of up to {longest} tokens (data.max_sequence_length, "
+            f"data.target_length) exceed model.max_sequence_length ({model.max_sequence_length})"
         )
-    backbone = BertBackbone.from_size(
-        model.size,
-        vocabulary_size=vocabulary_size,
+    sizes = dict(
         num_layers=model.num_layers,
         hidden_dim=model.hidden_dim,
         num_heads=model.num_heads,
         intermediate_dim=model.intermediate_dim,
-        max_sequence_length=model.max_sequence_length,
         dropout=model.dropout,
-        norm_first=model.norm_first,
-        name="bert_backbone",
     )
-    return BertPretrainer(backbone, name="bert_pretrainer")
+    if model.family != "t5":  # T5 has relative positions, no position table
+        sizes["max_sequence_length"] = model.max_sequence_length
+    if model.family == "bert":
+        sizes["norm_first"] = model.norm_first
+    backbone = BACKBONES[model.family].from_size(
+        model.size, vocabulary_size=tokenizer.vocabulary_size, name=f"{model.family}_backbone", **sizes
+    )
+    if model.family == "bert":
+        return BertPretrainer(backbone, name="bert_pretrainer")
+    if model.family == "gpt":
+        return CausalLM(backbone, name="causal_lm")
+    return Seq2SeqLM(backbone, decoder_start_id(backbone, tokenizer), name="seq2seq_lm")
+
+
+def make_datasets(config: PretrainConfig, tokenizer, train_documents, eval_documents, seed: int):
+    """The objective's training stream (endless, re-randomized every epoch) and held-out batches."""
+    data, training = config.data, config.training
+    common = dict(tokenizer=tokenizer, batch_size=training.batch_size)
+    start_id = decoder_start_id(config.model.family, tokenizer)
+    if config.objective == "mlm_nsp":
+        common.update(
+            max_sequence_length=data.max_sequence_length,
+            mask_rate=data.mask_rate,
+            max_predictions=data.max_predictions,
+            random_next_rate=data.random_next_rate,
+        )
+        make = make_bert_pretraining_dataset
+    elif config.objective == "clm":
+        common.update(sequence_length=data.max_sequence_length)
+        make = make_clm_dataset
+    elif config.objective == "span_corruption":
+        common.update(
+            inputs_length=data.max_sequence_length,
+            targets_length=data.target_length,
+            noise_density=data.noise_density,
+            mean_noise_span_length=data.mean_noise_span_length,
+            decoder_start_id=start_id,
+        )
+        make = make_span_corruption_dataset
+    else:
+        common.update(
+            max_length=data.max_sequence_length,
+            mask_ratio=data.infilling_rate,
+            poisson_lambda=data.poisson_lambda,
+            permute_sentences=data.permute_sentences,
+            decoder_start_id=start_id,
+        )
+        make = make_text_infilling_dataset
+    train = make(train_documents, seed=seed, **common)
+    if config.objective == "mlm_nsp":
+        common["deterministic_eval"] = True
+    evaluation = make(
+        eval_documents, shuffle=False, repeat=False, seed=training.seed, drop_remainder=False, **common
+    )
+    # Cached: every evaluation during the run scores the same masks and spans.
+    return train, evaluation.take(training.eval_batches).cache()
 
 
 def frequency_baseline(dataset: tf.data.Dataset) -> float:
@@ -162,7 +238,7 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
     keras.utils.set_random_seed(training.seed)
     set_precision(training.mixed_precision)
     tokenizer = prepare_tokenizer(config, output_dir)
-    pretrainer = build_pretrainer(config, tokenizer.vocabulary_size)
+    pretrainer = build_pretrainer(config, tokenizer)
     optimizer = create_optimizer(
         learning_rate=training.learning_rate,
         total_steps=training.steps,
@@ -179,33 +255,15 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
     if start_step:
         print(f"Resuming from {manager.latest_checkpoint} (step {start_step})")
 
-    data = config.data
-    dataset_options = dict(
-        tokenizer=tokenizer,
-        batch_size=training.batch_size,
-        max_sequence_length=data.max_sequence_length,
-        mask_rate=data.mask_rate,
-        max_predictions=data.max_predictions,
-        random_next_rate=data.random_next_rate,
-    )
     # A resumed run gets a new seed so that it does not replay the batches it saw.
-    train_dataset = make_bert_pretraining_dataset(
-        train_documents, seed=training.seed + start_step, **dataset_options
+    train_dataset, eval_dataset = make_datasets(
+        config, tokenizer, train_documents, eval_documents, seed=training.seed + start_step
     )
-    eval_dataset = make_bert_pretraining_dataset(
-        eval_documents,
-        shuffle=False,
-        repeat=False,
-        seed=training.seed,
-        deterministic_eval=True,
-        drop_remainder=False,
-        **dataset_options,
-    ).take(training.eval_batches)
 
     jit_compile = resolve_jit_compile(training.jit_compile, training.mixed_precision)
     pretrainer.compile(optimizer=optimizer, jit_compile=jit_compile)
     steps_per_epoch = min(training.checkpoint_every, training.steps)
-    throughput = ThroughputMeter(training.batch_size * data.max_sequence_length)
+    throughput = ThroughputMeter(training.batch_size * config.data.max_sequence_length)
     started = time.perf_counter()
     if start_step < training.steps:
         pretrainer.fit(
@@ -227,23 +285,23 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
     train_seconds = time.perf_counter() - started
 
     results = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
-    metrics = {
-        "mlm_accuracy": float(results["mlm_accuracy"]),
-        "nsp_accuracy": float(results["nsp_accuracy"]),
-        "mlm_loss": float(results["mlm_loss"]),
-        "nsp_loss": float(results["nsp_loss"]),
-        "loss": float(results["loss"]),
-        "mlm_frequency_baseline": frequency_baseline(eval_dataset),
-        "steps": int(optimizer.iterations.numpy()),
-        "steps_this_run": int(optimizer.iterations.numpy()) - start_step,
-        "tokens_per_second": throughput.tokens_per_second,
-        "train_seconds": train_seconds,
-        "jit_compile": jit_compile,
-        "mixed_precision": training.mixed_precision,
-        "vocabulary_size": tokenizer.vocabulary_size,
-        "train_documents": len(train_documents),
-        "eval_documents": len(eval_documents),
-    }
+    metrics = {name: float(value) for name, value in results.items()}
+    if config.objective == "mlm_nsp":
+        metrics["mlm_frequency_baseline"] = frequency_baseline(eval_dataset)
+    else:
+        metrics["perplexity"] = perplexity(metrics["loss"])
+    metrics.update(
+        objective=config.objective,
+        steps=int(optimizer.iterations.numpy()),
+        steps_this_run=int(optimizer.iterations.numpy()) - start_step,
+        tokens_per_second=throughput.tokens_per_second,
+        train_seconds=train_seconds,
+        jit_compile=jit_compile,
+        mixed_precision=training.mixed_precision,
+        vocabulary_size=tokenizer.vocabulary_size,
+        train_documents=len(train_documents),
+        eval_documents=len(eval_documents),
+    )
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     pretrainer.save(output_dir / "pretrainer.keras")
     pretrainer.backbone.save(output_dir / "backbone.keras")
@@ -252,6 +310,12 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
 
 def summarize(metrics: dict) -> str:
     """One short human summary of :func:`run_pretraining`'s metrics."""
+    if "perplexity" in metrics:
+        return (
+            f"steps {metrics['steps']} | {metrics['tokens_per_second']:,.0f} tokens/s | "
+            f"held-out {metrics['objective']} loss {metrics['loss']:.3f}, perplexity "
+            f"{metrics['perplexity']:.1f}, token accuracy {metrics['accuracy']:.3f}"
+        )
     return (
         f"steps {metrics['steps']} | {metrics['tokens_per_second']:,.0f} tokens/s | "
         f"held-out MLM accuracy {metrics['mlm_accuracy']:.3f} "

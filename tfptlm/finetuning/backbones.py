@@ -8,13 +8,17 @@ from pathlib import Path
 import keras
 
 from tfptlm.config import FinetuneConfig
-from tfptlm.models.bert import BertBackbone
 from tfptlm.models.loading import load_keras_model
-from tfptlm.tokenizers import WordPieceTokenizer, train_wordpiece_vocabulary
+from tfptlm.pretraining import BACKBONES, train_configured_tokenizer
+from tfptlm.tokenizers import WordPieceTokenizer, load_tokenizer
 
 #: The files of a backbone directory (``tfptlm pretrain`` and ``tfptlm convert`` outputs).
 BACKBONE_FILE = "backbone.keras"
 TOKENIZER_DIR = "tokenizer"
+
+
+#: The model family a new backbone of each task has when ``backbone.family`` is ``auto``.
+TASK_FAMILIES = {"seq2seq": "t5", "causal_lm": "gpt"}
 
 
 def load_backbone_dir(path: str | Path) -> tuple[keras.Model, WordPieceTokenizer]:
@@ -27,14 +31,14 @@ def load_backbone_dir(path: str | Path) -> tuple[keras.Model, WordPieceTokenizer
             "output directory or a `tfptlm convert` output"
         )
     backbone = load_keras_model(path / BACKBONE_FILE)
-    return backbone, WordPieceTokenizer.load(path / TOKENIZER_DIR)
+    return backbone, load_tokenizer(path / TOKENIZER_DIR)
 
 
 def prepare_backbone(config: FinetuneConfig, texts: list[str]) -> tuple[keras.Model, WordPieceTokenizer]:
     """The encoder and tokenizer that ``config.backbone`` asks for.
 
-    ``texts`` are the training texts, used to learn a WordPiece vocabulary
-    when a new model is built and ``tokenizer.path`` is not given.
+    ``texts`` are the training texts, used to learn a vocabulary when a new
+    model is built and ``tokenizer.path`` is not given.
     """
     choice = config.backbone
     if choice.path:
@@ -49,10 +53,12 @@ def prepare_backbone(config: FinetuneConfig, texts: list[str]) -> tuple[keras.Mo
         hub_config = {"vocabulary_size": tokenizer.vocabulary_size, **choice.config}
         backbone = hub.hub_backbone_from_config(choice.hub_class, **hub_config)
     else:
+        family = new_backbone_family(config)
         tokenizer = _tokenizer_from_config(config) or _train_tokenizer(config, texts)
-        sizes = {"max_sequence_length": max(config.data.sequence_length, 128), **choice.config}
-        backbone = BertBackbone.from_size(
-            choice.size, vocabulary_size=tokenizer.vocabulary_size, **sizes
+        longest = max(config.data.sequence_length, config.data.target_length, 128)
+        sizes = {} if family == "t5" else {"max_sequence_length": longest}
+        backbone = BACKBONES[family].from_size(
+            choice.size, vocabulary_size=tokenizer.vocabulary_size, **{**sizes, **choice.config}
         )
     if backbone.vocabulary_size < tokenizer.vocabulary_size:
         raise ValueError(
@@ -62,23 +68,24 @@ def prepare_backbone(config: FinetuneConfig, texts: list[str]) -> tuple[keras.Mo
     return backbone, tokenizer
 
 
-def _tokenizer_from_config(config: FinetuneConfig) -> WordPieceTokenizer | None:
-    return WordPieceTokenizer.load(config.tokenizer.path) if config.tokenizer.path else None
+def new_backbone_family(config: FinetuneConfig) -> str:
+    """The family of a backbone built from scratch: ``backbone.family`` or the task's usual one."""
+    family = config.backbone.family
+    if family == "auto":
+        return TASK_FAMILIES.get(config.task, "bert")
+    return family
 
 
-def _train_tokenizer(config: FinetuneConfig, texts: list[str]) -> WordPieceTokenizer:
-    """Learns a WordPiece vocabulary of ``tokenizer.vocab_size`` on the training texts."""
-    options = config.tokenizer
+def _tokenizer_from_config(config: FinetuneConfig):
+    return load_tokenizer(config.tokenizer.path) if config.tokenizer.path else None
+
+
+def _train_tokenizer(config: FinetuneConfig, texts: list[str]):
+    """Learns a vocabulary of ``tokenizer.vocab_size`` on the training texts."""
     with tempfile.TemporaryDirectory() as folder:
         corpus = Path(folder) / "train_texts.txt"
         corpus.write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
-        vocabulary = train_wordpiece_vocabulary(
-            str(corpus),
-            vocab_size=options.vocab_size,
-            lowercase=options.lowercase,
-            strip_accents=options.strip_accents,
-        )
-    return WordPieceTokenizer(vocabulary, lowercase=options.lowercase, strip_accents=options.strip_accents)
+        return train_configured_tokenizer(config.tokenizer, new_backbone_family(config), [str(corpus)])
 
 
 def _wordpiece_from_hub(preset_dir: str) -> WordPieceTokenizer:

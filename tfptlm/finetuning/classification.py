@@ -42,10 +42,10 @@ class ClassificationRecipe(Recipe):
     def texts(self, examples):
         return [t for e in examples.examples for t in (e.text, e.text_pair) if t]
 
-    def build(self, backbone, labels, config):
+    def build(self, backbone, labels, config, tokenizer):
         return TextClassifier(backbone, labels, dropout=config.training.dropout)
 
-    def preprocessor(self, tokenizer, data):
+    def preprocessor(self, tokenizer, data, model):
         return TextClassificationPreprocessor(tokenizer, data.sequence_length)
 
     def _label_ids(self, model, examples) -> np.ndarray:

@@ -28,10 +28,10 @@ class QuestionAnsweringRecipe(Recipe):
     def texts(self, examples):
         return sorted({e.context for e in examples.examples}) + [e.question for e in examples.examples]
 
-    def build(self, backbone, labels, config):
+    def build(self, backbone, labels, config, tokenizer):
         return QuestionAnswerer(backbone)
 
-    def preprocessor(self, tokenizer, data):
+    def preprocessor(self, tokenizer, data, model):
         return QuestionAnsweringPreprocessor(
             tokenizer, data.sequence_length, data.doc_stride, data.max_question_length
         )

@@ -36,12 +36,12 @@ class Recipe:
         """The raw texts of the examples (to train a vocabulary from scratch)."""
         raise NotImplementedError
 
-    def build(self, backbone: keras.Model, labels: list[str] | None, config: FinetuneConfig):
-        """The task model on ``backbone``."""
+    def build(self, backbone: keras.Model, labels: list[str] | None, config: FinetuneConfig, tokenizer):
+        """The task model on ``backbone`` (``tokenizer``: the one that feeds it)."""
         raise NotImplementedError
 
-    def preprocessor(self, tokenizer, data: FinetuneDataConfig):
-        """The in-graph preprocessor that feeds the model (and its export)."""
+    def preprocessor(self, tokenizer, data: FinetuneDataConfig, model: keras.Model):
+        """The in-graph preprocessor that feeds ``model`` (and its export)."""
         raise NotImplementedError
 
     def dataset(self, model, examples: ReadResult, batch_size: int, seed: int | None) -> tuple[tf.data.Dataset, int, dict]:

@@ -7,9 +7,11 @@ A fine-tuned model directory holds::
     model.keras          the task model (backbone + head)
     tokenizer/           vocab.txt + tokenizer.json
     history.csv, logs/   training curves (CSV and TensorBoard)
-    metrics.json         held-out metrics (accuracy/macro_f1, entity_f1 or exact_match/f1),
+    metrics.json         held-out metrics (accuracy/macro_f1, entity_f1, exact_match/f1, or
+                         perplexity/bleu/rouge/test_pass_share for the generative tasks),
                          skipped bad rows, time taken
     confusion_matrix.png classification only
+    generations.jsonl    seq2seq and causal_lm: the held-out generations
 
 Example:
 
@@ -33,19 +35,26 @@ import keras
 from tfptlm.config import ConfigError, FinetuneConfig, FinetuneDataConfig, dump_config
 from tfptlm.finetuning.backbones import TOKENIZER_DIR, prepare_backbone
 from tfptlm.finetuning.classification import ClassificationRecipe
+from tfptlm.finetuning.generative import CausalLMRecipe, Seq2SeqRecipe
 from tfptlm.finetuning.question_answering import QuestionAnsweringRecipe
 from tfptlm.data.data_errors import ReadResult
 from tfptlm.finetuning.recipe import Recipe, split_held_out
 from tfptlm.finetuning.token_classification import TokenClassificationRecipe
 from tfptlm.models.loading import load_keras_model
-from tfptlm.tokenizers import WordPieceTokenizer
+from tfptlm.tokenizers import load_tokenizer
 from tfptlm.training.callbacks import StopAtStep, ThroughputMeter
 from tfptlm.training.optimizer import create_optimizer
 from tfptlm.training.runtime import resolve_jit_compile, set_precision
 
 RECIPES: dict[str, Recipe] = {
     recipe.task: recipe
-    for recipe in (ClassificationRecipe(), TokenClassificationRecipe(), QuestionAnsweringRecipe())
+    for recipe in (
+        ClassificationRecipe(),
+        TokenClassificationRecipe(),
+        QuestionAnsweringRecipe(),
+        Seq2SeqRecipe(),
+        CausalLMRecipe(),
+    )
 }
 MODEL_FILE = "model.keras"
 TASK_FILE = "task.json"
@@ -79,8 +88,8 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
     keras.utils.set_random_seed(training.seed)
     set_precision(training.mixed_precision)
     backbone, tokenizer = prepare_backbone(config, recipe.texts(train))
-    model = recipe.build(backbone, labels, config)
-    model.preprocessor = recipe.preprocessor(tokenizer, data)
+    model = recipe.build(backbone, labels, config, tokenizer)
+    model.preprocessor = recipe.preprocessor(tokenizer, data, model)
 
     dataset, count, report = recipe.dataset(model, train, training.batch_size, training.seed)
     steps_per_epoch = math.ceil(count / training.batch_size)
@@ -158,7 +167,7 @@ def load_finetuned(model_dir: str | Path, data_overrides: dict | None = None):
     data = FinetuneDataConfig(**{**task["data"], **(data_overrides or {})})
     recipe = RECIPES[task["task"]]
     model = load_keras_model(model_dir / MODEL_FILE)
-    model.preprocessor = recipe.preprocessor(WordPieceTokenizer.load(model_dir / TOKENIZER_DIR), data)
+    model.preprocessor = recipe.preprocessor(load_tokenizer(model_dir / TOKENIZER_DIR), data, model)
     model.recipe = recipe
     model.data_config = data
     return model

@@ -38,12 +38,12 @@ class TokenClassificationRecipe(Recipe):
     def texts(self, examples):
         return [" ".join(sentence.words) for sentence in examples.examples]
 
-    def build(self, backbone, labels, config):
+    def build(self, backbone, labels, config, tokenizer):
         return TokenClassifier(
             backbone, labels, tag_scheme=config.data.tag_scheme, dropout=config.training.dropout
         )
 
-    def preprocessor(self, tokenizer, data):
+    def preprocessor(self, tokenizer, data, model):
         return TokenClassificationPreprocessor(tokenizer, data.sequence_length)
 
     def dataset(self, model, examples, batch_size, seed):

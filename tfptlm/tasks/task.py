@@ -60,3 +60,22 @@ class Task(keras.Model):
         """Re-compiles a loaded model with its saved optimizer and the default losses."""
         self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
         self.optimizer.build(self.trainable_variables)  # so its saved state can load
+
+
+def language_model_compile_options(options: dict) -> dict:
+    """``compile`` defaults of the language models: weighted token cross-entropy and accuracy.
+
+    The loss is the mean over real tokens (sample weight 1), so padding does
+    not dilute it and ``exp(loss)`` is the perplexity.
+    """
+    options = dict(options)
+    options.setdefault(
+        "loss",
+        keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),
+    )
+    options.setdefault(
+        "weighted_metrics", [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    )
+    return options

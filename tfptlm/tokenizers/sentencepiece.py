@@ -148,6 +148,11 @@ class SentencePieceTokenizer(tf.Module):
     found by name. User-defined symbols such as `<mask>` are matched in raw
     text. No bos/eos is added by `tokenize`.
 
+    Call `keras.utils.set_random_seed` (or `tf.random.set_seed`) *before*
+    creating the tokenizer: setting the seed clears TensorFlow's kernel cache,
+    which drops tf-text's SentencePiece resource, and a later `tf.data`
+    pipeline then fails with "Resource ... SentencepieceOp does not exist".
+
     Args:
         model: a serialized SentencePiece `ModelProto` (bytes) or the path of
             an `spm.model` file.
@@ -346,7 +351,8 @@ def train_sentencepiece(
     Args:
         files: a glob pattern, a path, or a list of them (UTF-8 text; each
             non-empty line is one sentence).
-        vocab_size: the vocabulary size, special tokens and sentinels included.
+        vocab_size: the vocabulary size, special tokens and sentinels included
+            (an upper bound: a small corpus may give fewer pieces).
         model_type: "unigram" (T5, ALBERT) or "bpe".
         num_sentinels: how many `<extra_id_i>` sentinels to reserve.
         character_coverage: fraction of characters covered by the model;
@@ -393,6 +399,8 @@ def train_sentencepiece(
         )
     lines = training_lines(files)
     model = io.BytesIO()
+    # Like WordPiece's "about N": a corpus too small for vocab_size gives fewer pieces.
+    trainer_options.setdefault("hard_vocab_limit", False)
     try:
         sentencepiece.SentencePieceTrainer.train(
             sentence_iterator=lines,
