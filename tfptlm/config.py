@@ -175,7 +175,7 @@ class BackboneConfig:
     name such as ``roberta``) built from ``config`` with random weights.
     Otherwise a tfptlm model of ``family`` and ``size`` (``config`` may
     override its sizes, e.g. ``hidden_dim``) from random initialization;
-    family ``auto`` is BERT for the encoder tasks, T5 for ``seq2seq`` and GPT
+    family ``auto`` is BERT for the encoder tasks, BART for ``seq2seq`` and GPT
     for ``causal_lm``.
     """
 

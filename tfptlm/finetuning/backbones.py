@@ -18,7 +18,7 @@ TOKENIZER_DIR = "tokenizer"
 
 
 #: The model family a new backbone of each task has when ``backbone.family`` is ``auto``.
-TASK_FAMILIES = {"seq2seq": "t5", "causal_lm": "gpt"}
+TASK_FAMILIES = {"seq2seq": "bart", "causal_lm": "gpt"}
 
 
 def load_backbone_dir(path: str | Path) -> tuple[keras.Model, WordPieceTokenizer]:

@@ -17,9 +17,13 @@ import keras
 def load_keras_model(path: str | Path) -> keras.Model:
     """`keras.saving.load_model` without compiling, after registering the classes it needs.
 
-    `HubBackbone` lives in `tfptlm.models.hub`, which imports keras-hub (a few
-    seconds); it is imported only when the saved model uses it.
+    Every tfptlm backbone and task class is registered first. `HubBackbone`
+    lives in `tfptlm.models.hub`, which imports keras-hub (a few seconds); it
+    is imported only when the saved model uses it.
     """
+    import tfptlm.models  # noqa: F401  (registers the backbones)
+    import tfptlm.tasks  # noqa: F401  (registers the task models)
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no saved model at {path}")

@@ -7,9 +7,19 @@ Example:
 """
 
 from tfptlm.tasks.bert_pretrainer import BertPretrainer
+from tfptlm.tasks.causal_lm import CausalLM
 from tfptlm.tasks.question_answerer import QuestionAnswerer
+from tfptlm.tasks.seq2seq_lm import Seq2SeqLM
 from tfptlm.tasks.task import Task
 from tfptlm.tasks.text_classifier import TextClassifier
 from tfptlm.tasks.token_classifier import TokenClassifier
 
-__all__ = ["BertPretrainer", "QuestionAnswerer", "Task", "TextClassifier", "TokenClassifier"]
+__all__ = [
+    "BertPretrainer",
+    "CausalLM",
+    "QuestionAnswerer",
+    "Seq2SeqLM",
+    "Task",
+    "TextClassifier",
+    "TokenClassifier",
+]
