@@ -107,10 +107,13 @@ class T5Backbone(Seq2SeqBackbone):
                 f"feed_forward must be one of {tuple(_FEED_FORWARDS)}. Received: {feed_forward!r}."
             )
         # === Layers ===
+        # T5's initialization: unit-variance embeddings (the tied output scales
+        # by hidden**-0.5) and hidden**-0.5 kernels (attention is not scaled by
+        # 1/sqrt(d)); BERT's 0.02 makes a small T5 learn several times slower.
         self.shared_embedding = keras.layers.Embedding(
             vocabulary_size,
             hidden_dim,
-            embeddings_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            embeddings_initializer=keras.initializers.TruncatedNormal(stddev=1.0),
             name="token_embedding",
         )
         self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
@@ -123,6 +126,7 @@ class T5Backbone(Seq2SeqBackbone):
             normalization="rms_norm",
             use_bias=False,
             attention_scale=1.0,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=hidden_dim**-0.5),
             **_FEED_FORWARDS[feed_forward],
         )
         self.encoder_blocks = [
