@@ -71,21 +71,30 @@ def export_saved_model(
     output_dir: str | Path,
     version: int | None = None,
     check: bool = True,
+    max_new_tokens: int = 64,
 ) -> Path:
-    """Exports a fine-tuned model or a pretrained BERT to ``output_dir/<version>``.
+    """Exports a fine-tuned model or a pretrained model to ``output_dir/<version>``.
+
+    GPT, T5 and BART models (fine-tuned or pretrained) are exported by
+    `tfptlm.export.generation.export_generator` (prompt in, text out).
 
     Args:
         model_dir: a ``tfptlm finetune`` output directory, or a ``tfptlm
-            pretrain`` output directory (exported as masked-word fill-in).
+            pretrain`` output directory (BERT: exported as masked-word fill-in).
         output_dir: the export base directory (TF Serving's model base path).
         version: the version number; default the next free one.
         check: reload the export and check that it answers like the Keras
             model on `PROBE_TEXTS` (raises ``AssertionError`` if not).
+        max_new_tokens: the most tokens a generative model writes per prompt.
 
     Returns:
         The version directory written.
     """
+    from tfptlm.export.generation import export_generator, is_generative  # it imports this module
+
     model_dir, output_dir = Path(model_dir), Path(output_dir)
+    if is_generative(model_dir):
+        return export_generator(model_dir, output_dir, version, max_new_tokens, check=check)
     if not (model_dir / TASK_FILE).is_file() and (model_dir / PRETRAINER_FILE).is_file():
         return _export_fill_mask(model_dir, output_dir, version, check)
     model = load_finetuned(model_dir)

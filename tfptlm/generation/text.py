@@ -17,6 +17,11 @@ to a multiple of 16 tokens, so prompts of similar length share a compiled
 program. ``use_cache=False`` recomputes the whole sequence at every step
 (the reference the cached path must equal, and a speed baseline).
 
+`TextGenerator.generate_tensors` is the whole path on tensors (prompt
+strings in, text out); `generate` runs it eagerly, and
+`tfptlm.export.generation` traces it into a SavedModel, so both give the
+same text.
+
 Example:
 
 >>> generator = load_generator("runs/gpt_tiny")                       # doctest: +SKIP
@@ -26,10 +31,11 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from tfptlm.generation.decoding import compile_generate_fn
@@ -45,6 +51,12 @@ class TextGenerator:
         model: a `CausalLM` (GPT) or `Seq2SeqLM` (T5, BART).
         preprocessor: its `CausalLMPreprocessor` or `Seq2SeqPreprocessor`.
         jit_compile: compile the decoding loop with XLA.
+
+    Example:
+
+    >>> generator = TextGenerator(model, model.preprocessor)          # doctest: +SKIP
+    >>> generator.generate(["a dog runs"], max_new_tokens=16)         # doctest: +SKIP
+    ['ein Hund rennt']
     """
 
     def __init__(self, model, preprocessor, jit_compile: bool = True):
@@ -84,16 +96,27 @@ class TextGenerator:
             raise ValueError("no prompts to generate from")
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-        generate_fn = self._generate_fn(strategy, use_cache, sampler_options)
+        generate_fn = self.generate_fn(strategy, use_cache, **sampler_options)
         outputs: list[str] = []
         for start in range(0, len(prompts), batch_size):
             batch = list(prompts[start : start + batch_size])
-            run = self._seq2seq_batch if self.is_seq2seq else self._causal_batch
-            outputs.extend(run(batch, max_new_tokens, generate_fn, use_cache, seed))
+            if not self.is_seq2seq:
+                self._warn_if_cut(batch, max_new_tokens)
+            texts = tf.constant(batch, tf.string)
+            result = self.generate_tensors(texts, max_new_tokens, generate_fn, use_cache, seed)
+            outputs.extend(text.decode("utf-8") for text in result["text"].numpy())
         return outputs
 
-    def _generate_fn(self, strategy: str, use_cache: bool, options: dict):
-        key = (strategy, use_cache, tuple(sorted(options.items())))
+    def generate_fn(
+        self, strategy: str = "greedy", use_cache: bool = True, **sampler_options: Any
+    ) -> Callable:
+        """The decoding loop for a strategy (`compile_generate_fn`), built once and kept.
+
+        Example:
+
+        >>> generate_fn = generator.generate_fn("top_k", k=5)               # doctest: +SKIP
+        """
+        key = (strategy, use_cache, tuple(sorted(sampler_options.items())))
         if key not in self._compiled:
             step_fn = {
                 (False, True): self._causal_step,
@@ -107,9 +130,69 @@ class TextGenerator:
                 stop_token_ids=(self.tokenizer.eos_id,),
                 pad_id=self.tokenizer.pad_id,
                 jit_compile=self.jit_compile,
-                **options,
+                **sampler_options,
             )
         return self._compiled[key]
+
+    def generate_tensors(
+        self,
+        prompts: tf.Tensor,
+        max_new_tokens: int,
+        generate_fn: Callable,
+        use_cache: bool = True,
+        seed: int | tf.Tensor | None = None,
+        fixed_length: bool = False,
+    ) -> dict[str, Any]:
+        """Generates for a batch of prompts, eagerly or inside a `tf.function`.
+
+        Args:
+            prompts: tf.string ``[B]``.
+            max_new_tokens: the most tokens generated per prompt.
+            generate_fn: from `generate_fn` (with the same ``use_cache``).
+            use_cache: prefill a key/value cache (else recompute every step).
+            seed: for the random strategies; a ``[2]`` tensor inside a graph.
+            fixed_length: pad GPT prompts to the context minus
+                ``max_new_tokens`` (one shape for every batch, as a traced
+                graph needs) instead of the batch's longest rounded up to 16.
+                T5/BART decode a fixed ``max_new_tokens + 1`` positions anyway.
+
+        Returns:
+            ``text`` (tf.string ``[B]``, the new text, valid UTF-8) and ``token_ids`` (int32
+            `tf.RaggedTensor` ``[B, (new tokens)]``, without the stop token).
+
+        Example:
+
+        >>> prompts = tf.constant(["a dog"])                                    # doctest: +SKIP
+        >>> generator.generate_tensors(prompts, 8, generator.generate_fn())["text"]  # doctest: +SKIP
+        """
+        if self.is_seq2seq:
+            prompt_ids, lengths, cache, start = self._seq2seq_inputs(prompts, max_new_tokens, use_cache)
+        else:
+            prompt_ids, lengths, cache, start = self._causal_inputs(
+                prompts, max_new_tokens, use_cache, fixed_length
+            )
+        result = generate_fn(prompt_ids, lengths, cache, start, seed)
+        new = self._new_tokens(result, lengths, max_new_tokens)
+        # A byte-level BPE can stop inside a character: such bytes become U+FFFD.
+        text = tf.strings.unicode_transcode(
+            self.tokenizer.detokenize(new), "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+        )
+        return {"text": text, "token_ids": new}
+
+    def prompt_token_ids(self, prompts: tf.Tensor, max_new_tokens: int) -> tf.RaggedTensor:
+        """The ids the model reads for each prompt, int32 ``[B, (tokens)]``: GPT's
+        ``</s>`` and the last prompt tokens that fit, or T5/BART's cut source and ``</s>``.
+
+        Example:
+
+        >>> generator.prompt_token_ids(tf.constant(["a dog"]), 8).to_list()  # doctest: +SKIP
+        [[2, 17, 40]]
+        """
+        if self.is_seq2seq:
+            features = self.preprocessor.encode_sources(prompts)
+            lengths = tf.reduce_sum(features["encoder_padding_mask"], axis=1)
+            return tf.RaggedTensor.from_tensor(features["encoder_token_ids"], lengths=lengths)
+        return self.preprocessor.prompt_ids(prompts, self._prompt_room(max_new_tokens))
 
     # -- GPT ------------------------------------------------------------------
 
@@ -124,34 +207,44 @@ class TextGenerator:
         )["sequence_output"]
         return self.backbone.logits(ops.take(hidden, ops.expand_dims(index, 0), axis=1))[:, 0], buffer
 
-    def _causal_batch(self, prompts, max_new_tokens, generate_fn, use_cache, seed) -> list[str]:
+    def _prompt_room(self, max_new_tokens: int) -> int:
+        """The prompt tokens that fit GPT's context with the leading ``</s>`` and the new tokens."""
         context = self.backbone.max_sequence_length
-        room = context - max_new_tokens - 1  # prompt tokens that fit, after the leading </s>
+        room = context - max_new_tokens - 1
         if room < 1:
             raise ValueError(
                 f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the model's "
                 f"context of {context} tokens"
             )
+        return room
+
+    def _warn_if_cut(self, prompts: list[str], max_new_tokens: int) -> None:
+        """Warns about prompts that lose their first tokens to fit the context window."""
+        context = self.backbone.max_sequence_length
+        room = self._prompt_room(max_new_tokens)
         full_lengths = self.tokenizer.tokenize(prompts).row_lengths().numpy()
-        for i in np.flatnonzero(full_lengths > room):
+        for i in (full_lengths > room).nonzero()[0]:
             warnings.warn(
                 f"prompt {i + 1} has {full_lengths[i]} tokens; kept its last {room} so that "
                 f"{max_new_tokens} new tokens fit the context window of {context}",
                 stacklevel=4,
             )
-        ragged = self.preprocessor.prompt_ids(prompts, room)
-        lengths = ragged.row_lengths().numpy().astype("int32")
-        padded_prompt = min(_round_up(int(lengths.max()), PROMPT_LENGTH_MULTIPLE), context - max_new_tokens)
+
+    def _causal_inputs(self, prompts, max_new_tokens: int, use_cache: bool, fixed_length: bool) -> tuple:
+        """``(prompt_ids [B, padded prompt + max_new_tokens], lengths, cache, start_index)``."""
+        ragged = self.prompt_token_ids(prompts, max_new_tokens)
+        lengths = tf.cast(ragged.row_lengths(), tf.int32)
+        padded_prompt = self.backbone.max_sequence_length - max_new_tokens
+        if not fixed_length:
+            longest = int(tf.reduce_max(lengths))
+            padded_prompt = min(_round_up(longest, PROMPT_LENGTH_MULTIPLE), padded_prompt)
         total = padded_prompt + max_new_tokens
-        prompt_ids = ragged.to_tensor(default_value=self.tokenizer.pad_id, shape=[len(prompts), total]).numpy()
-        if use_cache:
-            cache = self.backbone.init_cache(len(prompts), total)
-            _, _, cache = self.backbone.call_with_cache(prompt_ids[:, :padded_prompt], cache, 0)
-            start = padded_prompt
-        else:
-            cache, start = np.zeros_like(prompt_ids), 0
-        result = generate_fn(prompt_ids, lengths, cache, start, seed)
-        return self._texts(result, lengths, max_new_tokens)
+        prompt_ids = ragged.to_tensor(default_value=self.tokenizer.pad_id, shape=[None, total])
+        if not use_cache:
+            return prompt_ids, lengths, ops.zeros_like(prompt_ids), 0
+        cache = self.backbone.init_cache(tf.shape(prompt_ids)[0], total)
+        _, _, cache = self.backbone.call_with_cache(prompt_ids[:, :padded_prompt], cache, 0)
+        return prompt_ids, lengths, cache, padded_prompt
 
     # -- T5 / BART --------------------------------------------------------------
 
@@ -177,45 +270,45 @@ class TextGenerator:
         hidden = ops.take(outputs["decoder_sequence_output"], ops.expand_dims(index, 0), axis=1)
         return self.backbone.logits(hidden)[:, 0], (buffer, encoder_ids, encoder_mask)
 
-    def _seq2seq_batch(self, sources, max_new_tokens, generate_fn, use_cache, seed) -> list[str]:
+    def _seq2seq_inputs(self, sources, max_new_tokens: int, use_cache: bool) -> tuple:
+        """``(decoder prompt_ids [B, 1 + max_new_tokens], lengths, cache, start_index)``."""
         features = self.preprocessor.encode_sources(sources)
-        encoder_ids = features["encoder_token_ids"].numpy()
-        encoder_mask = features["encoder_padding_mask"].numpy()
-        total = max_new_tokens + 1
-        prompt_ids = np.full((len(sources), total), self.tokenizer.pad_id, "int32")
-        prompt_ids[:, 0] = self.model.decoder_start_id
-        lengths = np.ones(len(sources), "int32")
-        if use_cache:
-            encoder_outputs = self.backbone.encode(encoder_ids, encoder_mask)
-            cache = (
-                self.backbone.init_cache(len(sources), total),
-                self.backbone.compute_cross_attention_cache(encoder_outputs),
-                encoder_mask,
-            )
-        else:
-            cache = (np.zeros_like(prompt_ids), encoder_ids, encoder_mask)
-        result = generate_fn(prompt_ids, lengths, cache, 0, seed)
-        return self._texts(result, lengths, max_new_tokens)
+        encoder_ids = features["encoder_token_ids"]
+        encoder_mask = features["encoder_padding_mask"]
+        batch = tf.shape(encoder_ids)[0]
+        prompt_ids = tf.concat(
+            [
+                tf.fill([batch, 1], tf.constant(self.model.decoder_start_id, tf.int32)),
+                tf.fill([batch, max_new_tokens], tf.constant(self.tokenizer.pad_id, tf.int32)),
+            ],
+            axis=1,
+        )
+        lengths = tf.ones([batch], tf.int32)
+        if not use_cache:
+            return prompt_ids, lengths, (ops.zeros_like(prompt_ids), encoder_ids, encoder_mask), 0
+        encoder_outputs = self.backbone.encode(encoder_ids, encoder_mask)
+        cache = (
+            self.backbone.init_cache(batch, max_new_tokens + 1),
+            self.backbone.compute_cross_attention_cache(encoder_outputs),
+            encoder_mask,
+        )
+        return prompt_ids, lengths, cache, 0
 
-    def _texts(self, result: dict, prompt_lengths: np.ndarray, max_new_tokens: int) -> list[str]:
-        """Detokenizes each row's new tokens (at most ``max_new_tokens``, stop token dropped)."""
-        token_ids = ops.convert_to_numpy(result["token_ids"])
-        ends = ops.convert_to_numpy(result["lengths"])
-        texts = []
-        for row, start, end in zip(token_ids, prompt_lengths, ends):
-            new = row[start : min(end, start + max_new_tokens)]
-            new = new[new != self.tokenizer.eos_id]
-            texts.append(_decode(self.tokenizer.detokenize(new)))
-        return texts
+    def _new_tokens(self, result: dict, prompt_lengths: tf.Tensor, max_new_tokens: int) -> tf.RaggedTensor:
+        """Each row's new tokens (at most ``max_new_tokens``, stop token dropped)."""
+        token_ids = tf.convert_to_tensor(result["token_ids"])
+        positions = tf.range(tf.shape(token_ids)[1])[tf.newaxis]
+        ends = tf.minimum(tf.convert_to_tensor(result["lengths"]), prompt_lengths + max_new_tokens)
+        keep = (
+            (positions >= prompt_lengths[:, tf.newaxis])
+            & (positions < ends[:, tf.newaxis])
+            & (token_ids != self.tokenizer.eos_id)
+        )
+        return tf.ragged.boolean_mask(token_ids, keep)
 
 
 def _round_up(value: int, multiple: int) -> int:
     return (value + multiple - 1) // multiple * multiple
-
-
-def _decode(text: Any) -> str:
-    value = text.numpy() if hasattr(text, "numpy") else text
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def load_generator(model_dir: str | Path) -> TextGenerator:

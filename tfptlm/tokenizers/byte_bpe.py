@@ -150,7 +150,7 @@ class BytePairTokenizer(tf.Module):
             return self._tokenize_batch(texts[tf.newaxis])[0]
         return self._tokenize_batch(texts)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     def _tokenize_batch(self, texts: tf.Tensor) -> tf.RaggedTensor:
         # Traced, so keras-hub takes its TF path and returns TF tensors.
         return self._bpe.tokenize(texts)
@@ -179,7 +179,7 @@ class BytePairTokenizer(tf.Module):
             return self._detokenize_batch(ids)
         return self._detokenize_batch(tf.RaggedTensor.from_tensor(ids[tf.newaxis]))[0]
 
-    @tf.function(input_signature=[tf.RaggedTensorSpec([None, None], tf.int32)])
+    @tf.function(input_signature=[tf.RaggedTensorSpec([None, None], tf.int32)], autograph=False)
     def _detokenize_batch(self, ids: tf.RaggedTensor) -> tf.Tensor:
         return self._bpe.detokenize(ids)
 
