@@ -40,7 +40,7 @@ def make_generative_dir(directory, family: str, tokenizer, seed: int = 1):
         model, recipe = CausalLM(GPTBackbone(max_sequence_length=CONTEXT, **size)), RECIPES["causal_lm"]
     else:
         backbone = T5Backbone(**size) if family == "t5" else BartBackbone(max_sequence_length=CONTEXT, **size)
-        model, recipe = Seq2SeqLM(backbone, decoder_start_id(backbone, tokenizer)), RECIPES["seq2seq"]
+        model, recipe = Seq2SeqLM(backbone, decoder_start_id=decoder_start_id(backbone, tokenizer)), RECIPES["seq2seq"]
     if family == "bart":
         # BART starts decoding from </s>; with its tied random embeddings it would end at once.
         table = backbone.token_embedding.embeddings

@@ -184,7 +184,6 @@ def _tokenizer_train(args) -> None:
 def _generate(args) -> None:
     from tfptlm.generation.text import load_generator
 
-    generator = load_generator(args.model)
     sampler_options = {
         "greedy": {},
         "beam": dict(num_beams=args.num_beams, length_penalty=args.length_penalty),
@@ -196,6 +195,7 @@ def _generate(args) -> None:
         raise ValueError(
             f"unknown --strategy {args.strategy!r}; choose one of {', '.join(sampler_options)}"
         )
+    generator = load_generator(args.model)
     outputs = generator.generate(
         args.prompt,
         max_new_tokens=args.max_new_tokens,

@@ -165,7 +165,8 @@ def build_pretrainer(config: PretrainConfig, tokenizer) -> keras.Model:
         return BertPretrainer(backbone, name="bert_pretrainer")
     if model.family == "gpt":
         return CausalLM(backbone, name="causal_lm")
-    return Seq2SeqLM(backbone, decoder_start_id(backbone, tokenizer), name="seq2seq_lm")
+    start_id = decoder_start_id(backbone, tokenizer)
+    return Seq2SeqLM(backbone, decoder_start_id=start_id, name="seq2seq_lm")
 
 
 def make_datasets(config: PretrainConfig, tokenizer, train_documents, eval_documents, seed: int):

@@ -143,7 +143,7 @@ class Seq2SeqRecipe(_PairRecipe):
     task = "seq2seq"
 
     def build(self, backbone, labels, config, tokenizer):
-        return Seq2SeqLM(backbone, decoder_start_id(backbone, tokenizer))
+        return Seq2SeqLM(backbone, decoder_start_id=decoder_start_id(backbone, tokenizer))
 
     def preprocessor(self, tokenizer, data, model):
         return Seq2SeqPreprocessor(

@@ -27,18 +27,13 @@ class CausalLM(Task):
     """
 
     def __init__(self, backbone: keras.Model, **kwargs):
-        super().__init__(**kwargs)
         self.backbone = backbone
-
-    def build(self, input_shape=None) -> None:
-        self.built = True  # the backbone is built when it is created
-
-    def call(self, inputs: dict, training: bool | None = None):
-        outputs = self.backbone(
-            {"token_ids": inputs["token_ids"], "padding_mask": inputs["padding_mask"]},
-            training=training,
-        )
-        return self.backbone.logits(outputs["sequence_output"])
+        inputs = {
+            name: keras.Input(shape=(None,), dtype="int32", name=name)
+            for name in ("token_ids", "padding_mask")
+        }
+        hidden = backbone(inputs)["sequence_output"]
+        super().__init__(inputs=inputs, outputs=backbone.logits(hidden), **kwargs)
 
     def compile(self, optimizer="adam", **kwargs) -> None:
         """Compiles with token cross-entropy (``loss``) and token ``accuracy`` by default."""

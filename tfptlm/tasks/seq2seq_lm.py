@@ -40,20 +40,17 @@ class Seq2SeqLM(Task):
             id, BART: the end-of-sequence id); generation starts from it too.
     """
 
-    def __init__(self, backbone: keras.Model, decoder_start_id: int = 0, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, backbone: keras.Model, *, decoder_start_id: int = 0, **kwargs):
         self.backbone = backbone
+        inputs = {
+            name: keras.Input(shape=(None,), dtype="int32", name=name) for name in SEQ2SEQ_INPUTS
+        }
+        hidden = backbone(inputs)["decoder_sequence_output"]
+        super().__init__(inputs=inputs, outputs=backbone.logits(hidden), **kwargs)
         self.decoder_start_id = decoder_start_id
 
     def task_config(self) -> dict:
         return {"decoder_start_id": self.decoder_start_id}
-
-    def build(self, input_shape=None) -> None:
-        self.built = True  # the backbone is built when it is created
-
-    def call(self, inputs: dict, training: bool | None = None):
-        outputs = self.backbone({name: inputs[name] for name in SEQ2SEQ_INPUTS}, training=training)
-        return self.backbone.logits(outputs["decoder_sequence_output"])
 
     def compile(self, optimizer="adam", **kwargs) -> None:
         """Compiles with token cross-entropy (``loss``) and token ``accuracy`` by default."""
