@@ -210,7 +210,11 @@ def make_datasets(config: PretrainConfig, tokenizer, train_documents, eval_docum
         eval_documents, shuffle=False, repeat=False, seed=training.seed, drop_remainder=False, **common
     )
     # Cached: every evaluation during the run scores the same masks and spans.
-    return train, evaluation.take(training.eval_batches).cache()
+    # Counted: packing and rebatching can leave tf.data with a wrong batch
+    # count, and Keras then warns that the input ran out.
+    evaluation = evaluation.take(training.eval_batches).cache()
+    batches = sum(1 for _ in evaluation)
+    return train, evaluation.apply(tf.data.experimental.assert_cardinality(batches))
 
 
 def frequency_baseline(dataset: tf.data.Dataset) -> float:
