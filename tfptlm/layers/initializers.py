@@ -35,3 +35,18 @@ def clone_initializer(initializer: InitializerLike) -> keras.initializers.Initia
 def serialize_initializer(initializer: InitializerLike) -> dict[str, Any]:
     """Serializes an initializer (name, dict or object) for `get_config`."""
     return keras.initializers.serialize(keras.initializers.get(initializer))
+
+
+def width_scaled_initializer(hidden_dim: int) -> keras.initializers.Initializer:
+    """Truncated normal with stddev hidden_dim**-0.5 (fan-in scaling), for the GPT/T5/BART blocks.
+
+    BERT's fixed 0.02 suits wide models; in narrow ones (hidden 32-128, the
+    sizes that train on a laptop) it leaves attention nearly uniform, and a
+    1-layer, 32-wide BART did not learn to copy its input in 300 steps with
+    0.02 but did in 100 with this (hidden 768 gives 0.036).
+
+    Example:
+        >>> width_scaled_initializer(64).stddev
+        0.125
+    """
+    return keras.initializers.TruncatedNormal(stddev=hidden_dim**-0.5)

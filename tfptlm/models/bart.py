@@ -18,6 +18,7 @@ from typing import Any
 
 import keras
 
+from tfptlm.layers.initializers import width_scaled_initializer
 from tfptlm.layers import (
     LanguageModelHead,
     TransformerDecoderBlock,
@@ -104,6 +105,7 @@ class BartBackbone(Seq2SeqBackbone):
             activation="gelu",
             dropout=dropout,
             layer_norm_epsilon=layer_norm_epsilon,
+            kernel_initializer=width_scaled_initializer(hidden_dim),
         )
         self.encoder_blocks = [
             TransformerEncoderBlock(name=f"encoder_block_{i}", **block_args)

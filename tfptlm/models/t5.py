@@ -18,6 +18,7 @@ from typing import Any
 
 import keras
 
+from tfptlm.layers.initializers import width_scaled_initializer
 from tfptlm.layers import (
     LanguageModelHead,
     RelativePositionBias,
@@ -126,7 +127,7 @@ class T5Backbone(Seq2SeqBackbone):
             normalization="rms_norm",
             use_bias=False,
             attention_scale=1.0,
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=hidden_dim**-0.5),
+            kernel_initializer=width_scaled_initializer(hidden_dim),
             **_FEED_FORWARDS[feed_forward],
         )
         self.encoder_blocks = [

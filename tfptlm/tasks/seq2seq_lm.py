@@ -37,7 +37,8 @@ class Seq2SeqLM(Task):
     Args:
         backbone: a T5 or BART backbone.
         decoder_start_id: the token the decoder input starts with (T5: the pad
-            id, BART: the end-of-sequence id); generation starts from it too.
+            id, BART: the start-of-sequence id, see `decoder_start_id`);
+            generation starts from it too.
     """
 
     def __init__(self, backbone: keras.Model, *, decoder_start_id: int = 0, **kwargs):
@@ -58,9 +59,12 @@ class Seq2SeqLM(Task):
 
 
 def decoder_start_id(backbone: keras.Model | str, tokenizer) -> int:
-    """The first decoder input token: the pad id for T5, the end-of-sequence id for BART.
+    """The first decoder input token: the pad id for T5, the start-of-sequence id for BART.
 
-    ``backbone`` is the backbone or its family name (``t5``, ``bart``).
+    ``backbone`` is the backbone or its family name (``t5``, ``bart``). Not
+    ``</s>``: with tied embeddings, a start token that is also the last label
+    of every target kept a small BART from reading its encoder (it learned
+    to copy in 300 steps with ``<s>`` or pad as the start, not with ``</s>``).
     """
     is_t5 = backbone == "t5" if isinstance(backbone, str) else type(backbone).__name__ == "T5Backbone"
-    return tokenizer.pad_id if is_t5 else tokenizer.eos_id
+    return tokenizer.pad_id if is_t5 else tokenizer.bos_id
