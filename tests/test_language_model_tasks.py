@@ -7,6 +7,7 @@ import pytest
 from tfptlm.models.bart import BartBackbone
 from tfptlm.models.bert import BertBackbone
 from tfptlm.models.gpt import GPTBackbone
+from tfptlm.finetuning.generative import token_loss_and_accuracy
 from tfptlm.tasks import BertPretrainer, CausalLM, Seq2SeqLM
 
 VOCAB = 30
@@ -69,3 +70,19 @@ def test_keras_round_trip(tmp_path, kind):
     np.testing.assert_allclose(model(features), restored(features), atol=1e-6)
     if kind == "seq2seq":
         assert restored.decoder_start_id == 1
+
+
+def test_held_out_loss_is_exact_per_token_across_uneven_batches():
+    model, batch = make("causal")
+    rng = np.random.default_rng(2)
+    batches = [batch(rng), batch(rng)]
+    batches[1][2][:, 1:] = 0.0  # the second batch has far fewer real tokens
+    loss, accuracy = token_loss_and_accuracy(model, batches)
+    losses, hits, tokens = 0.0, 0.0, 0.0
+    for features, labels, weights in batches:
+        logits = keras.ops.convert_to_numpy(model(features))
+        losses += numpy_token_loss(logits, labels, weights) * weights.sum()
+        hits += ((logits.argmax(-1) == labels) * weights).sum()
+        tokens += weights.sum()
+    assert loss == pytest.approx(losses / tokens, rel=1e-5)
+    assert accuracy == pytest.approx(hits / tokens)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
 from tfptlm.data.data_errors import ReadResult
@@ -40,6 +41,25 @@ def _source_target(example) -> tuple[str, str]:
     if isinstance(example, TextPair):
         return example.source, example.target
     return example.prompt, example.code
+
+
+def token_loss_and_accuracy(model, dataset) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over every real target token of ``dataset``.
+
+    Exact per token (``model.evaluate`` averages batch means weighted by the
+    number of sequences, which is off when batches hold different token counts).
+    """
+    total_loss = total_correct = total_tokens = 0.0
+    for features, labels, weights in dataset:
+        logits = model(features, training=False)
+        losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        correct = keras.ops.cast(keras.ops.argmax(logits, axis=-1) == labels, "float32")
+        total_loss += float(keras.ops.sum(losses * weights))
+        total_correct += float(keras.ops.sum(correct * weights))
+        total_tokens += float(keras.ops.sum(weights))
+    if not total_tokens:
+        raise ValueError("no target tokens to score")
+    return total_loss / total_tokens, total_correct / total_tokens
 
 
 class _PairRecipe(Recipe):
@@ -90,12 +110,8 @@ class _PairRecipe(Recipe):
 
     def evaluate(self, model, examples, data, batch_size, output_dir):
         dataset, _, _ = self.dataset(model, examples, batch_size, seed=None)
-        results = model.evaluate(dataset, return_dict=True, verbose=0)
-        metrics = {
-            "loss": float(results["loss"]),
-            "token_accuracy": float(results["accuracy"]),
-            "perplexity": perplexity(float(results["loss"])),
-        }
+        loss, accuracy = token_loss_and_accuracy(model, dataset)
+        metrics = {"loss": loss, "token_accuracy": accuracy, "perplexity": perplexity(loss)}
         scored = examples.examples[: data.max_eval_generations]
         sources = [_source_target(e)[0] for e in scored]
         generations = TextGenerator(model, model.preprocessor).generate(
