@@ -20,7 +20,6 @@ from typing import Any
 import keras
 from keras import ops
 
-from tfptlm.layers.initializers import width_scaled_initializer
 from tfptlm.layers import (
     LanguageModelHead,
     TransformerDecoderBlock,
@@ -102,7 +101,6 @@ class GPTBackbone(keras.Model):
                 layer_norm_epsilon=layer_norm_epsilon,
                 norm_first=True,
                 use_cross_attention=False,
-                kernel_initializer=width_scaled_initializer(hidden_dim),
                 name=f"decoder_block_{i}",
             )
             for i in range(num_layers)
