@@ -5,11 +5,16 @@ from tfptlm.data.conll import TaggedSentence, convert_tags, read_conll, tags_to_
 from tfptlm.data.data_errors import DataFileError, ReadResult
 from tfptlm.data.labeled_files import LabeledText, infer_label_names, read_labeled_file
 from tfptlm.data.objectives import (
+    FullSentencePacker,
     MaskedLMMasker,
     NextSentencePairer,
+    SentenceOrderPairer,
+    WholeWordMasker,
     make_clm_dataset,
     make_span_corruption_dataset,
     make_text_infilling_dataset,
+    validate_for_full_sentences,
+    validate_for_sop,
 )
 from tfptlm.data.question_answering_inputs import QuestionAnsweringPreprocessor
 from tfptlm.data.squad import QAExample, read_squad
@@ -22,7 +27,11 @@ from tfptlm.data.text_pairs import (
     read_parallel_files,
 )
 from tfptlm.data.token_classification_inputs import TokenClassificationPreprocessor
-from tfptlm.data.pretraining_dataset import make_bert_pretraining_dataset
+from tfptlm.data.pretraining_dataset import (
+    build_masker,
+    make_bert_pretraining_dataset,
+    make_masked_lm_dataset,
+)
 from tfptlm.data.text_corpus import (
     CorpusError,
     expand_file_patterns,
@@ -44,6 +53,8 @@ __all__ = [
     "TextClassificationPreprocessor",
     "TextPair",
     "TokenClassificationPreprocessor",
+    "WholeWordMasker",
+    "build_masker",
     "convert_tags",
     "infer_label_names",
     "read_conll",
@@ -54,16 +65,21 @@ __all__ = [
     "read_parallel_files",
     "read_squad",
     "tags_to_spans",
+    "FullSentencePacker",
     "MaskedLMMasker",
     "NextSentencePairer",
+    "SentenceOrderPairer",
     "TokenizedCorpus",
     "count_examples",
     "expand_file_patterns",
     "make_bert_pretraining_dataset",
     "make_clm_dataset",
+    "make_masked_lm_dataset",
     "make_span_corruption_dataset",
     "make_text_infilling_dataset",
     "read_documents",
     "split_sentences",
+    "validate_for_full_sentences",
     "validate_for_nsp",
+    "validate_for_sop",
 ]

@@ -68,6 +68,7 @@ class TokenizedCorpus:
         documents: Sequence[Sequence[str]],
         tokenizer,
         batch_size: int = 4096,
+        word_segmenter: str | None = None,
     ) -> "TokenizedCorpus":
         """Tokenizes ``documents`` (lists of sentences) with ``tokenizer``.
 
@@ -75,7 +76,19 @@ class TokenizedCorpus:
         ``[N, (tokens)]`` int tensor; it runs in a parallel ``tf.data`` map.
         Documents without sentences hold no data and are skipped; sentences
         that tokenize to nothing are kept (as empty rows).
+
+        ``word_segmenter="jieba"`` marks word boundaries for whole-word
+        masking of Chinese: each sentence is cut into words with jieba
+        (``pip install tfptlm[chinese]``; whitespace is kept with the word
+        after it), each word is tokenized on its own, and the pieces after
+        the first of every word are stored as ``id + tokenizer.vocabulary_size``
+        (the continuation flag of ``tfptlm.data.objectives.whole_word``, which
+        ``WholeWordMasker`` decodes; other objectives need real ids).
         """
+        if word_segmenter not in (None, "jieba"):
+            raise ValueError(
+                f"word_segmenter must be None or 'jieba', got {word_segmenter!r}."
+            )
         documents = [document for document in documents if len(document)]
         sentences = [sentence for document in documents for sentence in document]
         if not sentences:
@@ -83,7 +96,10 @@ class TokenizedCorpus:
         document_sizes = np.array([len(document) for document in documents], dtype=np.int64)
         ends = np.cumsum(document_sizes)
         starts = ends - document_sizes
-        values, lengths = _tokenize_all(sentences, tokenizer, batch_size)
+        if word_segmenter is None:
+            values, lengths = _tokenize_all(sentences, tokenizer, batch_size)
+        else:
+            values, lengths = _tokenize_jieba_words(sentences, tokenizer, batch_size)
         sentence_document = np.repeat(np.arange(len(documents)), document_sizes)
         has_next = np.arange(len(sentences)) + 1 < ends[sentence_document]
         return cls(
@@ -114,6 +130,41 @@ class TokenizedCorpus:
     def sentence(self, index: int) -> tf.Tensor:
         """Token ids of sentence ``index``."""
         return self.token_values[self.row_splits[index] : self.row_splits[index + 1]]
+
+
+def _jieba_words(sentence: str, jieba) -> list[str]:
+    """jieba's words of ``sentence``; whitespace joins the word after it."""
+    words, pending = [], ""
+    for word in jieba.lcut(sentence):
+        if word.isspace():
+            pending += word
+        else:
+            words.append(pending + word)
+            pending = ""
+    return words
+
+
+def _tokenize_jieba_words(sentences: list[str], tokenizer, batch_size: int):
+    """Like ``_tokenize_all``, with the non-first pieces of each jieba word flagged."""
+    try:
+        import jieba
+    except ImportError:
+        raise ImportError(
+            "word_segmenter='jieba' needs the jieba package: pip install tfptlm[chinese]"
+        ) from None
+    words_per_sentence = [_jieba_words(sentence, jieba) for sentence in sentences]
+    words = [word for sentence_words in words_per_sentence for word in sentence_words]
+    word_sentence = np.repeat(
+        np.arange(len(sentences)), [len(sentence_words) for sentence_words in words_per_sentence]
+    )
+    if not words:
+        return np.zeros([0], np.int32), np.zeros([len(sentences)], np.int64)
+    values, word_lengths = _tokenize_all(words, tokenizer, batch_size)
+    word_firsts = np.repeat(np.cumsum(word_lengths) - word_lengths, word_lengths)
+    continuation = np.arange(len(values)) != word_firsts
+    values = values + np.int32(tokenizer.vocabulary_size) * continuation.astype(np.int32)
+    lengths = np.bincount(word_sentence, weights=word_lengths, minlength=len(sentences))
+    return values.astype(np.int32), lengths.astype(np.int64)
 
 
 def _tokenize_all(sentences: list[str], tokenizer, batch_size: int):

@@ -24,6 +24,7 @@ import json
 import os
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from tfptlm.tokenizers.sentencepiece import SPECIAL_TOKENS
@@ -225,6 +226,17 @@ class BytePairTokenizer(tf.Module):
         return self.token_to_id(SPECIAL_TOKENS[4])
 
     @property
+    def cls_id(self) -> int:
+        """Same as `bos_id`: encoder pipelines (BERT-style `cls_id ... sep_id`)
+        then frame sequences as `<s> ... </s>`, as RoBERTa does."""
+        return self.bos_id
+
+    @property
+    def sep_id(self) -> int:
+        """Same as `eos_id` (`</s>` ends and separates segments)."""
+        return self.eos_id
+
+    @property
     def sentinel_ids(self) -> list[int]:
         """Ids of `<extra_id_0>`, `<extra_id_1>`, ... (in that order)."""
         return list(self._sentinel_ids)
@@ -233,6 +245,21 @@ class BytePairTokenizer(tf.Module):
     def special_token_ids(self) -> list[int]:
         """Ids of pad, eos, unk, bos, mask, then the sentinels."""
         return [self.token_to_id(token) for token in SPECIAL_TOKENS] + self.sentinel_ids
+
+    def word_start_flags(self) -> np.ndarray:
+        """Bool `[vocabulary_size]`: True for tokens that begin a word.
+
+        A token begins a word when it starts with `Ġ` (the byte-level space),
+        as in fairseq's RoBERTa whole-word masking; special tokens count as
+        word starts. A text's first word and punctuation glued to a word have
+        no `Ġ`, so they continue the word before them (a special token in
+        between still separates them). Chinese has no spaces: see
+        `tfptlm.data.objectives.whole_word` for segmented corpora.
+        """
+        tokens = (self._id_to_token[i] for i in range(self.vocabulary_size))
+        flags = np.array([token.startswith("\u0120") for token in tokens], dtype=bool)
+        flags[self.special_token_ids] = True
+        return flags
 
     # -- saving -------------------------------------------------------------
 

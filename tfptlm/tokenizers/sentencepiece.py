@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import sentencepiece
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -281,6 +282,17 @@ class SentencePieceTokenizer(tf.Module):
         return self.token_to_id(MASK_TOKEN)
 
     @property
+    def cls_id(self) -> int:
+        """Same as `bos_id`: encoder pipelines (BERT-style `cls_id ... sep_id`)
+        then frame sequences as `<s> ... </s>`."""
+        return self.bos_id
+
+    @property
+    def sep_id(self) -> int:
+        """Same as `eos_id` (`</s>` ends and separates segments)."""
+        return self.eos_id
+
+    @property
     def sentinel_ids(self) -> list[int]:
         """Ids of `<extra_id_0>`, `<extra_id_1>`, ... (in that order)."""
         return list(self._sentinel_ids)
@@ -291,6 +303,18 @@ class SentencePieceTokenizer(tf.Module):
         return [self.pad_id, self.eos_id, self.unk_id, self.bos_id, self.mask_id] + (
             self.sentinel_ids
         )
+
+    def word_start_flags(self) -> np.ndarray:
+        """Bool `[vocabulary_size]`: True for pieces that begin a word.
+
+        A piece begins a word when it starts with the SentencePiece space
+        `▁` (U+2581); special tokens count as word starts. Used by
+        whole-word masking (`tfptlm.data.objectives.whole_word`).
+        """
+        pieces = (self._processor.id_to_piece(i) for i in range(self.vocabulary_size))
+        flags = np.array([piece.startswith("\u2581") for piece in pieces], dtype=bool)
+        flags[self.special_token_ids] = True
+        return flags
 
     # -- saving -------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import inspect
 import os
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -261,6 +262,18 @@ class WordPieceTokenizer(tf.Module):
         if token not in self._token_to_id:
             raise ValueError(f"Token {token!r} is not in the vocabulary.")
         return self._token_to_id[token]
+
+    def word_start_flags(self) -> np.ndarray:
+        """Bool `[vocabulary_size]`: True for tokens that begin a word.
+
+        A token begins a word unless it starts with `suffix_indicator`
+        (`##`); special tokens count as word starts. Used by whole-word
+        masking (`tfptlm.data.objectives.whole_word`).
+        """
+        suffix = self.suffix_indicator
+        flags = np.array([not t.startswith(suffix) for t in self._vocabulary], dtype=bool)
+        flags[self.special_token_ids] = True
+        return flags
 
     @property
     def pad_id(self) -> int:
