@@ -1,5 +1,7 @@
 """Config loading: YAML, --set overrides and the errors for bad keys and types."""
 
+import re
+
 import pytest
 
 from tfptlm.config import ConfigError, FinetuneConfig, PretrainConfig, dump_config, load_config
@@ -43,11 +45,35 @@ def test_wrong_type_names_key_and_value(tmp_path):
         ("training.steps=0", "training.steps must be positive"),
         ("training", "expected key=value"),
         ("model.sizes=tiny", "--set model.sizes=tiny: unknown key 'model.sizes'"),
+        ("model.parameter_sharing=some", "model.parameter_sharing must be one of all, attention"),
+        ("objective=plm", "objective plm trains model.family xlnet, not 'bert'"),
+        ("data.max_ngram=3", "data.max_ngram > 1 masks n-grams of whole words"),
+        ("data.word_segmenter=jieba", "set data.whole_word_masking: true as well"),
+        ("model.hub_class=albert", None),  # fine with the default mlm_nsp objective
     ],
 )
 def test_bad_values_are_refused(override, message):
+    if message is None:
+        load_config(None, [override])
+        return
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         load_config(None, [override])
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["objective=plm", "model.family=xlnet", "data.plm_prediction_ratio=0"], "must be in (0, 1]"),
+        (["objective=plm", "model.family=xlnet", "data.plm_prediction_ratio=1.5"], "must be in (0, 1]"),
+        (["objective=plm", "model.family=xlnet", "model.hub_class=bert"], "work with the MLM objectives"),
+        (["data.whole_word_masking=true", "data.word_segmenter=thulac"], "data.word_segmenter must be one of jieba"),
+    ],
+)
+def test_encoder_family_settings_are_checked(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, overrides)
+    config = load_config(None, ["objective=plm", "model.family=xlnet", "data.plm_prediction_ratio=1"])
+    assert config.data.plm_prediction_ratio == 1.0
 
 
 def test_jit_compile_accepts_booleans_and_auto():

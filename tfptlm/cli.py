@@ -65,7 +65,9 @@ def _add_generate_command(subparsers) -> None:
 
 def _add_pretrain_command(subparsers) -> None:
     pretrain = subparsers.add_parser(
-        "pretrain", help="pretrain BERT (MLM + NSP), GPT (causal LM) or T5/BART on text files"
+        "pretrain",
+        help="pretrain BERT (MLM + NSP), ALBERT (MLM + SOP), RoBERTa (MLM), XLNet "
+        "(permuted LM), GPT (causal LM) or T5/BART on text files",
     )
     pretrain.add_argument("--config", help="YAML config (see configs/)")
     pretrain.add_argument("--train-files", nargs="+", help="overrides data.train_files")

@@ -30,7 +30,16 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelConfig:
-    """The backbone: a named size, optionally with individual sizes overridden."""
+    """The backbone: a named size, optionally with individual sizes overridden.
+
+    ``family`` is ``bert``, ``albert``, ``roberta``, ``xlnet``, ``gpt``,
+    ``t5`` or ``bart``. ``embedding_dim`` and ``parameter_sharing`` (``all``,
+    ``attention``, ``feed_forward``, ``none``) are ALBERT's. ``hub_class``
+    (a keras-hub encoder class or short name such as ``albert``, built with
+    random weights at this size) or ``hub_preset`` (a local keras-hub preset
+    folder, to continue pretraining it) put a keras-hub encoder in place of
+    tfptlm's own for the MLM objectives.
+    """
 
     family: str = "bert"
     size: str = "tiny"
@@ -41,6 +50,10 @@ class ModelConfig:
     max_sequence_length: int = 512
     dropout: float = 0.1
     norm_first: bool = False
+    embedding_dim: Optional[int] = None
+    parameter_sharing: str = "all"
+    hub_class: Optional[str] = None
+    hub_preset: Optional[str] = None
 
 
 @dataclass
@@ -69,6 +82,13 @@ class DataConfig:
     ``noise_density`` and ``mean_noise_span_length`` are T5's span-corruption
     settings; ``infilling_rate``, ``poisson_lambda`` and ``permute_sentences``
     BART's text infilling.
+
+    The MLM objectives mask single word pieces, or whole words with
+    ``whole_word_masking`` (n-grams of up to ``max_ngram`` whole words, 3 in
+    ALBERT); ``word_segmenter: jieba`` finds the words of Chinese text, where
+    each character is its own piece. The permuted LM (XLNet) predicts the last
+    ``plm_prediction_ratio`` (1/K, K = 6) of each factorization order, as
+    whole spans of up to ``plm_max_span_length`` tokens with ``plm_span_targets``.
     """
 
     train_files: list[str] = field(default_factory=list)
@@ -84,6 +104,12 @@ class DataConfig:
     infilling_rate: float = 0.3
     poisson_lambda: float = 3.0
     permute_sentences: bool = False
+    whole_word_masking: bool = False
+    max_ngram: int = 1
+    word_segmenter: Optional[str] = None
+    plm_prediction_ratio: float = 1 / 6
+    plm_span_targets: bool = False
+    plm_max_span_length: int = 5
 
 
 @dataclass
@@ -124,7 +150,21 @@ class PretrainConfig:
             )
         _check_choice("tokenizer.type", self.tokenizer.type, TOKENIZER_TYPES)
         _check_switches(self.training)
+        _check_masking(self.data)
+        _check_choice("model.parameter_sharing", self.model.parameter_sharing, PARAMETER_SHARING)
+        if (self.model.hub_class or self.model.hub_preset) and self.objective not in MLM_OBJECTIVES:
+            raise ConfigError(
+                f"model.hub_class / model.hub_preset work with the MLM objectives "
+                f"({', '.join(MLM_OBJECTIVES)}), not {self.objective}"
+            )
+        if not 0.0 < self.data.plm_prediction_ratio <= 1.0:
+            raise ConfigError(
+                "data.plm_prediction_ratio must be in (0, 1] (1/K of each factorization "
+                f"order is predicted), got {self.data.plm_prediction_ratio}"
+            )
         positive = {
+            "data.max_ngram": self.data.max_ngram,
+            "data.plm_max_span_length": self.data.plm_max_span_length,
             "training.steps": self.training.steps,
             "training.batch_size": self.training.batch_size,
             "training.checkpoint_every": self.training.checkpoint_every,
@@ -148,16 +188,47 @@ class PretrainConfig:
                 raise ConfigError(f"{key} must be between 0 and 1, got {value}")
 
 
-#: The pretraining objectives and the model families each one trains.
+#: The encoder families, trained with masked (or permuted) language modelling.
+ENCODER_FAMILIES = ("bert", "albert", "roberta")
+#: The pretraining objectives and the model families each one trains: MLM
+#: alone (RoBERTa), MLM + next-sentence (BERT) or sentence-order (ALBERT)
+#: prediction, the permuted LM (XLNet), and the generative objectives.
 OBJECTIVE_FAMILIES = {
-    "mlm_nsp": ("bert",),
+    "mlm_nsp": ENCODER_FAMILIES,
+    "mlm_sop": ENCODER_FAMILIES,
+    "mlm": ENCODER_FAMILIES,
+    "plm": ("xlnet",),
     "clm": ("gpt",),
     "span_corruption": ("t5", "bart"),
     "text_infilling": ("bart", "t5"),
 }
+MLM_OBJECTIVES = ("mlm_nsp", "mlm_sop", "mlm")
+PARAMETER_SHARING = ("all", "attention", "feed_forward", "none")
 #: Tokenizer kinds, and the one each model family uses when ``tokenizer.type`` is ``auto``.
 TOKENIZER_TYPES = ("auto", "wordpiece", "sentencepiece", "byte_bpe")
-FAMILY_TOKENIZERS = {"bert": "wordpiece", "gpt": "byte_bpe", "t5": "sentencepiece", "bart": "byte_bpe"}
+FAMILY_TOKENIZERS = {
+    "bert": "wordpiece",
+    "albert": "wordpiece",
+    "roberta": "byte_bpe",
+    "xlnet": "wordpiece",
+    "gpt": "byte_bpe",
+    "t5": "sentencepiece",
+    "bart": "byte_bpe",
+}
+
+
+def _check_masking(data: DataConfig) -> None:
+    if data.word_segmenter is not None:
+        _check_choice("data.word_segmenter", data.word_segmenter, ("jieba",))
+        if not data.whole_word_masking:
+            raise ConfigError(
+                "data.word_segmenter finds whole words for masking; set "
+                "data.whole_word_masking: true as well"
+            )
+    if data.max_ngram > 1 and not data.whole_word_masking:
+        raise ConfigError(
+            "data.max_ngram > 1 masks n-grams of whole words; set data.whole_word_masking: true"
+        )
 
 
 def tokenizer_type(tokenizer: TokenizerConfig, family: str) -> str:

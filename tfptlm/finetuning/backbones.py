@@ -47,7 +47,7 @@ def prepare_backbone(config: FinetuneConfig, texts: list[str]) -> tuple[keras.Mo
 
     if choice.hub_preset:
         backbone = hub.load_hub_preset(choice.hub_preset)
-        tokenizer = _tokenizer_from_config(config) or _wordpiece_from_hub(choice.hub_preset)
+        tokenizer = _tokenizer_from_config(config) or hub.load_hub_wordpiece_tokenizer(choice.hub_preset)
     elif choice.hub_class:
         tokenizer = _tokenizer_from_config(config) or _train_tokenizer(config, texts)
         hub_config = {"vocabulary_size": tokenizer.vocabulary_size, **choice.config}
@@ -86,17 +86,3 @@ def _train_tokenizer(config: FinetuneConfig, texts: list[str]):
         corpus = Path(folder) / "train_texts.txt"
         corpus.write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
         return train_configured_tokenizer(config.tokenizer, new_backbone_family(config), [str(corpus)])
-
-
-def _wordpiece_from_hub(preset_dir: str) -> WordPieceTokenizer:
-    """tfptlm's in-graph WordPiece tokenizer from a keras-hub WordPiece preset tokenizer."""
-    from tfptlm.models.hub import load_hub_tokenizer
-
-    hub_tokenizer = load_hub_tokenizer(preset_dir)
-    vocabulary = getattr(hub_tokenizer, "vocabulary", None)
-    if hub_tokenizer is None or not isinstance(vocabulary, list) or "[CLS]" not in vocabulary:
-        raise ValueError(
-            f"the keras-hub preset {preset_dir} has no WordPiece tokenizer that tfptlm can use; "
-            "set tokenizer.path to a WordPiece vocab.txt that matches the backbone"
-        )
-    return WordPieceTokenizer(vocabulary, lowercase=bool(getattr(hub_tokenizer, "lowercase", True)))

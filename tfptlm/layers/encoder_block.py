@@ -18,6 +18,16 @@ from tfptlm.layers.residual import residual_sublayer
 
 NORMALIZATIONS = ("layer_norm", "rms_norm")
 FEED_FORWARDS = ("mlp", "gated")
+#: The sub-layers of each residual step (layer norm and dropout included), as
+#: taken from another block by `share_attention_with` / `share_feed_forward_with`.
+ATTENTION_SUBLAYERS = ("self_attention", "self_attention_layer_norm", "self_attention_dropout")
+FEED_FORWARD_SUBLAYERS = (
+    "intermediate_dense",
+    "gate_dense",
+    "output_dense",
+    "output_layer_norm",
+    "output_dropout",
+)
 
 
 def head_size(hidden_dim: int, num_heads: int) -> int:
@@ -67,6 +77,15 @@ class TransformerEncoderBlock(keras.layers.Layer):
         feed_forward: "mlp" or "gated" (see above).
         attention_scale: score scale of the attention; None is 1 / sqrt(head
             size), T5 uses 1.0.
+        share_attention_with: an already built block whose attention step
+            (`ATTENTION_SUBLAYERS`: attention and its layer norm) this block
+            uses instead of its own (ALBERT's cross-layer sharing).
+        share_feed_forward_with: likewise for the feed-forward step
+            (`FEED_FORWARD_SUBLAYERS`).
+
+    As with a tied head, the shared block is not part of `get_config`: the
+    model that owns both blocks passes it again when it is rebuilt;
+    deserialized alone, a block owns all its sub-layers.
 
     Call args:
         inputs: [B, T, H]. padding_mask: [B, T], 1 for real tokens.
@@ -93,6 +112,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
         use_bias: bool = True,
         feed_forward: str = "mlp",
         attention_scale: float | None = None,
+        share_attention_with: TransformerEncoderBlock | None = None,
+        share_feed_forward_with: TransformerEncoderBlock | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -116,6 +137,22 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.use_bias = use_bias
         self.feed_forward = feed_forward
         self.attention_scale = attention_scale
+        self.shares_attention = self._share(share_attention_with, ATTENTION_SUBLAYERS)
+        self.shares_feed_forward = self._share(share_feed_forward_with, FEED_FORWARD_SUBLAYERS)
+
+    def _share(self, source: TransformerEncoderBlock | None, names: tuple[str, ...]) -> bool:
+        """Takes the sub-layers `names` of the built block `source`; False if there is none."""
+        if source is None:
+            return False
+        if not (isinstance(source, TransformerEncoderBlock) and source.built):
+            raise ValueError(
+                f"Block '{self.name}' can only share the sub-layers of a built "
+                f"TransformerEncoderBlock; received {source!r}. Build it first."
+            )
+        for name in names:
+            if hasattr(source, name):
+                setattr(self, name, getattr(source, name))
+        return True
 
     def _attention(self, hidden_dim: int, name: str) -> MultiHeadAttention:
         return MultiHeadAttention(
@@ -173,8 +210,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_dropout = self._dropout("output_dropout")
 
     def build(self, inputs_shape) -> None:
-        self._build_self_attention(inputs_shape)
-        self._build_feed_forward(inputs_shape)
+        if not self.shares_attention:
+            self._build_self_attention(inputs_shape)
+        if not self.shares_feed_forward:
+            self._build_feed_forward(inputs_shape)
         self.built = True
 
     def _feed_forward(self, x: Any) -> Any:

@@ -1,14 +1,24 @@
-"""tfptlm.models: backbones (BERT, GPT, T5, BART) and the keras-hub adapter.
+"""tfptlm.models: backbones (BERT, ALBERT, RoBERTa, GPT, T5, BART) and the keras-hub adapter.
 
 Example:
     >>> from tfptlm.models import GPTBackbone
     >>> backbone = GPTBackbone.from_size("tiny", vocabulary_size=8000)
 """
 
+from tfptlm.models.albert import AlbertBackbone
 from tfptlm.models.bart import BartBackbone
 from tfptlm.models.bert import BertBackbone
 from tfptlm.models.gpt import GPTBackbone
+from tfptlm.models.roberta import RobertaBackbone
 from tfptlm.models.seq2seq import Seq2SeqBackbone
 from tfptlm.models.t5 import T5Backbone
 
-__all__ = ["BartBackbone", "BertBackbone", "GPTBackbone", "Seq2SeqBackbone", "T5Backbone"]
+__all__ = [
+    "AlbertBackbone",
+    "BartBackbone",
+    "BertBackbone",
+    "GPTBackbone",
+    "RobertaBackbone",
+    "Seq2SeqBackbone",
+    "T5Backbone",
+]

@@ -39,7 +39,15 @@ class BertBackbone(keras.Model):
     (1 for real tokens), each ``[batch, length]``; outputs are a dict of
     ``sequence_output`` ``[batch, length, hidden]`` and ``pooled_output``
     ``[batch, hidden]`` (tanh dense layer on the first token).
+
+    With ``num_segments=0`` there are no segment embeddings: the model still
+    takes ``segment_ids`` (one interface for every backbone) but ignores them
+    (RoBERTa, :class:`~tfptlm.models.roberta.RobertaBackbone`).
     """
+
+    #: Named sizes of `from_size`, and the family name in its error message.
+    SIZES = BERT_SIZES
+    FAMILY = "BERT"
 
     def __init__(
         self,
@@ -96,7 +104,7 @@ class BertBackbone(keras.Model):
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
         padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        x = self.embeddings(token_ids, segment_ids)
+        x = self.embeddings(token_ids, segment_ids if num_segments > 0 else None)
         for block in self.encoder_blocks:
             x = block(x, padding_mask=padding_mask)
         if self.final_layer_norm is not None:
@@ -132,11 +140,11 @@ class BertBackbone(keras.Model):
     @classmethod
     def from_size(cls, size: str, vocabulary_size: int, **overrides) -> "BertBackbone":
         """Builds a named size (``tiny``, ``mini``, ``small``, ``base``) with overrides."""
-        if size not in BERT_SIZES:
+        if size not in cls.SIZES:
             raise ValueError(
-                f"unknown BERT size {size!r}; choose one of {', '.join(BERT_SIZES)}"
+                f"unknown {cls.FAMILY} size {size!r}; choose one of {', '.join(cls.SIZES)}"
             )
-        settings = dict(BERT_SIZES[size])
+        settings = dict(cls.SIZES[size])
         settings.update({k: v for k, v in overrides.items() if v is not None})
         return cls(vocabulary_size=vocabulary_size, **settings)
 

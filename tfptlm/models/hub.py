@@ -46,6 +46,8 @@ from pathlib import Path
 import keras
 import keras_hub
 
+from tfptlm.tokenizers import WordPieceTokenizer
+
 #: Short names of the keras-hub encoder backbones known to work with the
 #: adapter (each is covered by tests/test_hub_backbones.py). Any other
 #: keras-hub encoder backbone whose inputs are among ``token_ids``,
@@ -268,6 +270,18 @@ def _backbone_class(kind_or_class_name: str) -> type:
     return backbone_cls
 
 
+def takes_argument(kind_or_class_name: str, argument: str) -> bool:
+    """Whether the keras-hub backbone class takes constructor ``argument``.
+
+    Example:
+
+    >>> takes_argument("albert", "embedding_dim"), takes_argument("bert", "embedding_dim")
+    (True, False)
+    """
+    parameters = inspect.signature(_backbone_class(kind_or_class_name).__init__).parameters
+    return argument in parameters
+
+
 def hub_backbone_from_config(kind_or_class_name: str, **config) -> HubBackbone:
     """Builds a randomly initialized keras-hub encoder backbone and wraps it.
 
@@ -367,3 +381,20 @@ def load_hub_tokenizer(preset_dir: str | os.PathLike):
     if not (path / _PRESET_TOKENIZER_FILE).is_file():
         return None
     return keras_hub.models.Tokenizer.from_preset(str(path))
+
+
+def load_hub_wordpiece_tokenizer(preset_dir: str | os.PathLike) -> WordPieceTokenizer:
+    """tfptlm's in-graph WordPiece tokenizer with a LOCAL keras-hub preset's vocabulary.
+
+    Raises:
+        ValueError: the preset has no WordPiece tokenizer (e.g. a RoBERTa
+            preset); then pass a matching tokenizer yourself.
+    """
+    hub_tokenizer = load_hub_tokenizer(preset_dir)
+    vocabulary = getattr(hub_tokenizer, "vocabulary", None)
+    if hub_tokenizer is None or not isinstance(vocabulary, list) or "[CLS]" not in vocabulary:
+        raise ValueError(
+            f"the keras-hub preset {preset_dir} has no WordPiece tokenizer that tfptlm can use; "
+            "set tokenizer.path to a WordPiece vocab.txt that matches the backbone"
+        )
+    return WordPieceTokenizer(vocabulary, lowercase=bool(getattr(hub_tokenizer, "lowercase", True)))
