@@ -17,7 +17,8 @@
    scores: accuracy on the 872 SST-2 dev sentences.
 4. Parameter counts of every backbone, split into embedding (token, position,
    segment tables and ALBERT's E->H projection) and the rest; ALBERT is also
-   counted without cross-layer sharing to show what sharing saves.
+   counted without cross-layer sharing, at this size and at base (12 layers),
+   to show what sharing saves.
 
 Usage (from the repository root; about 60 min on 2 CPU cores)::
 
@@ -196,9 +197,14 @@ def main(argv=None) -> None:
         results["pretraining"][family] = {"config": str(config_file.relative_to(REPO_ROOT)), "metrics": metrics}
         tokenizer = load_tokenizer(out / "tokenizer")
         results["parameters"][family] = parameter_counts(build_backbone(config, tokenizer))
-        if family == "albert":
-            config.model.parameter_sharing = "none"
-            results["parameters"]["albert, no sharing"] = parameter_counts(build_backbone(config, tokenizer))
+        if family == "albert":  # what cross-layer sharing saves, at this size and at base (12 layers)
+            for size in (args.size, "base"):
+                for sharing in ("all", "none"):
+                    config.model.size, config.model.parameter_sharing = size, sharing
+                    keras.backend.clear_session()
+                    results["parameters"][f"albert {size}, sharing {sharing}"] = parameter_counts(
+                        build_backbone(config, tokenizer)
+                    )
         report(complete=False)
         finetune_side(family, out)
         if family == "bert":

@@ -1,8 +1,12 @@
 """The pretraining run behind ``tfptlm pretrain``: text files in, pretrained model out.
 
-``objective`` picks the model family and its data pipeline: ``mlm_nsp``
-(BERT), ``clm`` (GPT, causal LM on packed documents), ``span_corruption``
-(T5-style, for T5 or BART) or ``text_infilling`` (BART-style, for BART or T5).
+``objective`` picks the data pipeline and the pretraining model: ``mlm_nsp``
+(BERT: masked LM + next-sentence prediction), ``mlm_sop`` (ALBERT: masked LM +
+sentence-order prediction), ``mlm`` (RoBERTa: dynamic masked LM on
+full-sentence packed inputs) -- each for a BERT, ALBERT or RoBERTa backbone or
+a keras-hub encoder --, ``plm`` (XLNet, permuted LM), ``clm`` (GPT, causal LM
+on packed documents), ``span_corruption`` (T5-style, for T5 or BART) or
+``text_infilling`` (BART-style, for BART or T5).
 Everything lands in one output directory::
 
     config.yaml      the resolved config
@@ -33,26 +37,38 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfptlm.config import PretrainConfig, TokenizerConfig, dump_config, load_config, tokenizer_type
+from tfptlm.config import (
+    FAMILY_TOKENIZERS,
+    PretrainConfig,
+    TokenizerConfig,
+    dump_config,
+    load_config,
+    tokenizer_type,
+)
 from tfptlm.data import (
     CorpusError,
-    make_bert_pretraining_dataset,
+    make_masked_lm_dataset,
     read_documents,
     validate_for_nsp,
 )
-from tfptlm.metrics.generation import perplexity
 from tfptlm.data.objectives import (
     make_clm_dataset,
     make_span_corruption_dataset,
     make_text_infilling_dataset,
 )
+from tfptlm.data.objectives.plm import make_plm_dataset
+from tfptlm.metrics.generation import perplexity
+from tfptlm.models.albert import AlbertBackbone
 from tfptlm.models.bart import BartBackbone
-from tfptlm.models.bert import BertBackbone
+from tfptlm.models.bert import BERT_SIZES, BertBackbone
 from tfptlm.models.gpt import GPTBackbone
+from tfptlm.models.roberta import RobertaBackbone
 from tfptlm.models.t5 import T5Backbone
+from tfptlm.models.xlnet import XLNetBackbone
 from tfptlm.tasks.bert_pretrainer import BertPretrainer
 from tfptlm.tasks.causal_lm import CausalLM
 from tfptlm.tasks.seq2seq_lm import Seq2SeqLM, decoder_start_id
+from tfptlm.tasks.xlnet_pretrainer import XLNetPretrainer
 from tfptlm.tokenizers import load_tokenizer, train_tokenizer
 from tfptlm.training.callbacks import CheckpointEveryEpoch, StopAtStep, ThroughputMeter
 from tfptlm.training.optimizer import create_optimizer
@@ -79,7 +95,7 @@ def load_corpora(config: PretrainConfig) -> tuple[list, list]:
                 "files (--eval-files or data.eval_files)"
             )
         train, evaluation = train[:-held_out], train[-held_out:]
-    if config.objective == "mlm_nsp":
+    if config.objective in ("mlm_nsp", "plm"):  # both draw B from another document
         validate_for_nsp(train, data.train_files)
         validate_for_nsp(evaluation, data.eval_files or data.train_files)
     return train, evaluation
@@ -106,16 +122,21 @@ def check_resumable(config: PretrainConfig, output_dir: Path) -> None:
 
 
 def prepare_tokenizer(config: PretrainConfig, output_dir: Path):
-    """Loads the run's tokenizer (resume), the configured one, or trains a new one."""
+    """Loads the run's tokenizer (resume), the configured one or a keras-hub preset's, or trains one."""
     saved = output_dir / "tokenizer"
     if (saved / "tokenizer.json").is_file():
         return load_tokenizer(saved)
+    model = config.model
     if config.tokenizer.path:
         tokenizer = load_tokenizer(config.tokenizer.path)
+    elif model.hub_preset:
+        from tfptlm.models.hub import load_hub_wordpiece_tokenizer
+
+        tokenizer = load_hub_wordpiece_tokenizer(model.hub_preset)
     else:
-        tokenizer = train_configured_tokenizer(
-            config.tokenizer, config.model.family, config.data.train_files
-        )
+        # A new keras-hub RoBERTa gets RoBERTa's usual vocabulary (byte-level BPE).
+        family = model.hub_class if model.hub_class in FAMILY_TOKENIZERS else model.family
+        tokenizer = train_configured_tokenizer(config.tokenizer, family, config.data.train_files)
     tokenizer.save(saved)
     return tokenizer
 
@@ -133,11 +154,37 @@ def train_configured_tokenizer(options: TokenizerConfig, family: str, files: lis
 
 
 #: The backbone class of each model family.
-BACKBONES = {"bert": BertBackbone, "gpt": GPTBackbone, "t5": T5Backbone, "bart": BartBackbone}
+BACKBONES = {
+    "bert": BertBackbone,
+    "albert": AlbertBackbone,
+    "roberta": RobertaBackbone,
+    "xlnet": XLNetBackbone,
+    "gpt": GPTBackbone,
+    "t5": T5Backbone,
+    "bart": BartBackbone,
+}
+#: The sentence-level task trained next to the masked LM by each MLM objective.
+SENTENCE_OBJECTIVES = {"mlm_nsp": "nsp", "mlm_sop": "sop", "mlm": None}
 
 
 def build_pretrainer(config: PretrainConfig, tokenizer) -> keras.Model:
     """Builds the configured backbone and the objective's pretraining model around it."""
+    backbone = build_backbone(config, tokenizer)
+    family = config.model.family
+    if config.objective in SENTENCE_OBJECTIVES:
+        return BertPretrainer(
+            backbone, sentence_objective=SENTENCE_OBJECTIVES[config.objective], name=f"{family}_pretrainer"
+        )
+    if family == "xlnet":
+        return XLNetPretrainer(backbone, name="xlnet_pretrainer")
+    if family == "gpt":
+        return CausalLM(backbone, name="causal_lm")
+    start_id = decoder_start_id(backbone, tokenizer)
+    return Seq2SeqLM(backbone, decoder_start_id=start_id, name="seq2seq_lm")
+
+
+def build_backbone(config: PretrainConfig, tokenizer) -> keras.Model:
+    """The configured backbone: a keras-hub encoder or tfptlm's model of ``model.family``."""
     model, data = config.model, config.data
     longest = data.max_sequence_length
     if config.objective == "span_corruption":
@@ -156,17 +203,36 @@ def build_pretrainer(config: PretrainConfig, tokenizer) -> keras.Model:
     )
     if model.family != "t5":  # T5 has relative positions, no position table
         sizes["max_sequence_length"] = model.max_sequence_length
+    if model.hub_preset or model.hub_class:
+        return _hub_backbone(model, sizes, tokenizer)
     if model.family == "bert":
         sizes["norm_first"] = model.norm_first
-    backbone = BACKBONES[model.family].from_size(
+    if model.family == "albert":
+        sizes.update(embedding_dim=model.embedding_dim, parameter_sharing=model.parameter_sharing)
+    return BACKBONES[model.family].from_size(
         model.size, vocabulary_size=tokenizer.vocabulary_size, name=f"{model.family}_backbone", **sizes
     )
-    if model.family == "bert":
-        return BertPretrainer(backbone, name="bert_pretrainer")
-    if model.family == "gpt":
-        return CausalLM(backbone, name="causal_lm")
-    start_id = decoder_start_id(backbone, tokenizer)
-    return Seq2SeqLM(backbone, decoder_start_id=start_id, name="seq2seq_lm")
+
+
+def _hub_backbone(model, sizes: dict, tokenizer) -> keras.Model:
+    """A keras-hub encoder: the preset's weights, or a new one of ``model.size`` (BERT's sizes)."""
+    from tfptlm.models import hub  # keras-hub is only imported when asked for
+
+    if model.hub_preset:
+        backbone = hub.load_hub_preset(model.hub_preset)
+    else:
+        settings = {**BERT_SIZES[model.size], **{k: v for k, v in sizes.items() if v is not None}}
+        if hub.takes_argument(model.hub_class, "embedding_dim"):  # ALBERT
+            settings["embedding_dim"] = model.embedding_dim or 128
+        backbone = hub.hub_backbone_from_config(
+            model.hub_class, vocabulary_size=tokenizer.vocabulary_size, **settings
+        )
+    if backbone.vocabulary_size < tokenizer.vocabulary_size:
+        raise ValueError(
+            f"the tokenizer has {tokenizer.vocabulary_size} tokens but the keras-hub backbone "
+            f"only {backbone.vocabulary_size} embeddings"
+        )
+    return backbone
 
 
 def make_datasets(config: PretrainConfig, tokenizer, train_documents, eval_documents, seed: int):
@@ -174,14 +240,27 @@ def make_datasets(config: PretrainConfig, tokenizer, train_documents, eval_docum
     data, training = config.data, config.training
     common = dict(tokenizer=tokenizer, batch_size=training.batch_size)
     start_id = decoder_start_id(config.model.family, tokenizer)
-    if config.objective == "mlm_nsp":
+    if config.objective in SENTENCE_OBJECTIVES:
         common.update(
             max_sequence_length=data.max_sequence_length,
+            sentence_objective=SENTENCE_OBJECTIVES[config.objective],
             mask_rate=data.mask_rate,
             max_predictions=data.max_predictions,
             random_next_rate=data.random_next_rate,
+            whole_word_masking=data.whole_word_masking,
+            max_ngram=data.max_ngram,
+            word_segmenter=data.word_segmenter,
         )
-        make = make_bert_pretraining_dataset
+        make = make_masked_lm_dataset
+    elif config.objective == "plm":
+        common.update(
+            max_sequence_length=data.max_sequence_length,
+            prediction_ratio=data.plm_prediction_ratio,
+            span_targets=data.plm_span_targets,
+            max_span_length=data.plm_max_span_length,
+            random_next_rate=data.random_next_rate,
+        )
+        make = make_plm_dataset
     elif config.objective == "clm":
         common.update(sequence_length=data.max_sequence_length)
         make = make_clm_dataset
@@ -204,7 +283,7 @@ def make_datasets(config: PretrainConfig, tokenizer, train_documents, eval_docum
         )
         make = make_text_infilling_dataset
     train = make(train_documents, seed=seed, **common)
-    if config.objective == "mlm_nsp":
+    if config.objective in (*SENTENCE_OBJECTIVES, "plm"):
         common["deterministic_eval"] = True
     evaluation = make(
         eval_documents, shuffle=False, repeat=False, seed=training.seed, drop_remainder=False, **common
@@ -228,7 +307,7 @@ def frequency_baseline(dataset: tf.data.Dataset) -> float:
 
 
 def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int = 1) -> dict:
-    """Pretrains BERT with MLM + NSP as configured; resumes from ``output_dir`` if it has checkpoints.
+    """Pretrains the configured model with its objective; resumes from ``output_dir`` if it has checkpoints.
 
     Returns the final held-out metrics (also written to ``metrics.json``).
     """
@@ -291,9 +370,9 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
 
     results = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
     metrics = {name: float(value) for name, value in results.items()}
-    if config.objective == "mlm_nsp":
+    if config.objective in SENTENCE_OBJECTIVES:
         metrics["mlm_frequency_baseline"] = frequency_baseline(eval_dataset)
-    else:
+    elif config.objective != "plm":
         metrics["perplexity"] = perplexity(metrics["loss"])
     metrics.update(
         objective=config.objective,
@@ -315,18 +394,28 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
 
 def summarize(metrics: dict) -> str:
     """One short human summary of :func:`run_pretraining`'s metrics."""
+    if metrics["objective"] == "plm":
+        return (
+            f"steps {metrics['steps']} | {metrics['tokens_per_second']:,.0f} tokens/s | "
+            f"held-out permuted-LM loss {metrics['loss']:.3f}, "
+            f"accuracy {metrics['plm_accuracy']:.3f}"
+        )
     if "perplexity" in metrics:
         return (
             f"steps {metrics['steps']} | {metrics['tokens_per_second']:,.0f} tokens/s | "
             f"held-out {metrics['objective']} loss {metrics['loss']:.3f}, perplexity "
             f"{metrics['perplexity']:.1f}, token accuracy {metrics['accuracy']:.3f}"
         )
+    sentence = "".join(
+        f" | {name.upper()} accuracy {metrics[f'{name}_accuracy']:.3f} (chance 0.5)"
+        for name in ("nsp", "sop")
+        if f"{name}_accuracy" in metrics
+    )
     return (
         f"steps {metrics['steps']} | {metrics['tokens_per_second']:,.0f} tokens/s | "
         f"held-out MLM accuracy {metrics['mlm_accuracy']:.3f} "
-        f"(most-frequent-token baseline {metrics['mlm_frequency_baseline']:.3f}) | "
-        f"NSP accuracy {metrics['nsp_accuracy']:.3f} (chance 0.5) | "
-        f"MLM loss {metrics['mlm_loss']:.3f}"
+        f"(most-frequent-token baseline {metrics['mlm_frequency_baseline']:.3f})"
+        f"{sentence} | MLM loss {metrics.get('mlm_loss', metrics['loss']):.3f}"
     )
 
 

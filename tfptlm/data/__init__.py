@@ -27,6 +27,7 @@ from tfptlm.data.text_pairs import (
     read_parallel_files,
 )
 from tfptlm.data.token_classification_inputs import TokenClassificationPreprocessor
+from tfptlm.data.objectives.plm import make_plm_dataset
 from tfptlm.data.pretraining_dataset import (
     build_masker,
     make_bert_pretraining_dataset,
@@ -75,6 +76,7 @@ __all__ = [
     "make_bert_pretraining_dataset",
     "make_clm_dataset",
     "make_masked_lm_dataset",
+    "make_plm_dataset",
     "make_span_corruption_dataset",
     "make_text_infilling_dataset",
     "read_documents",

@@ -46,6 +46,14 @@ def _offset(seed: int | None, offset: int) -> int | None:
     return None if seed is None else seed + offset
 
 
+def never_predicted_ids(tokenizer) -> list[int]:
+    """The ids a pretraining objective never picks as targets: special tokens and padding."""
+    return sorted(
+        set(tokenizer.special_token_ids)
+        | {tokenizer.pad_id, tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id}
+    )
+
+
 def build_masker(
     tokenizer,
     mask_rate: float = 0.15,
@@ -64,14 +72,10 @@ def build_masker(
 
     >>> masker = build_masker(tokenizer, whole_word_masking=True, max_ngram=3)  # doctest: +SKIP
     """
-    unselectable = sorted(
-        set(tokenizer.special_token_ids)
-        | {tokenizer.pad_id, tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id}
-    )
     options = dict(
         vocabulary_size=tokenizer.vocabulary_size,
         mask_id=tokenizer.mask_id,
-        unselectable_ids=unselectable,
+        unselectable_ids=never_predicted_ids(tokenizer),
         mask_rate=mask_rate,
         max_predictions=max_predictions,
     )

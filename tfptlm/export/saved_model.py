@@ -32,7 +32,7 @@ import tensorflow as tf
 from tfptlm.export import serving_functions
 from tfptlm.finetuning.backbones import TOKENIZER_DIR
 from tfptlm.finetuning.run import TASK_FILE, load_finetuned
-from tfptlm.tokenizers import WordPieceTokenizer
+from tfptlm.tokenizers import load_tokenizer
 from tfptlm.tokenizers.wordpiece_files import VOCABULARY_FILE
 
 #: The MLM + NSP model in a ``tfptlm pretrain`` output directory.
@@ -100,7 +100,7 @@ def export_saved_model(
     model = load_finetuned(model_dir)
     target = version_dir(output_dir, version)
     tokenizer = model.preprocessor.tokenizer
-    table = serving_functions.vocabulary_table(str(model_dir / TOKENIZER_DIR / VOCABULARY_FILE))
+    table = serving_functions.vocabulary_table(tokenizer, model_dir / TOKENIZER_DIR / VOCABULARY_FILE)
     endpoints = endpoints_for(model)
     endpoints.update(
         serving_functions.tokenize_endpoint(tokenizer, model.data_config.sequence_length, table)
@@ -138,13 +138,19 @@ def _write_archive(target: Path, trackables: list, endpoints: dict) -> None:
 
 def _export_fill_mask(model_dir: Path, output_dir: Path, version: int | None, check: bool) -> Path:
     """Exports a pretraining output's MLM head: ``[MASK]`` marks in, likely words out."""
-    from tfptlm.config import load_config
+    from tfptlm.config import MLM_OBJECTIVES, load_config
     from tfptlm.models.loading import load_keras_model
 
+    config = load_config(model_dir / "config.yaml")
+    if config.objective not in MLM_OBJECTIVES:
+        raise ValueError(
+            f"{model_dir} holds a {config.objective} pretraining run, which has no masked-word "
+            "head to serve; fine-tune it (tfptlm finetune) and export the fine-tuned model"
+        )
     pretrainer = load_keras_model(model_dir / PRETRAINER_FILE)
-    tokenizer = WordPieceTokenizer.load(model_dir / TOKENIZER_DIR)
-    length = load_config(model_dir / "config.yaml").data.max_sequence_length
-    table = serving_functions.vocabulary_table(str(model_dir / TOKENIZER_DIR / VOCABULARY_FILE))
+    tokenizer = load_tokenizer(model_dir / TOKENIZER_DIR)
+    length = config.data.max_sequence_length
+    table = serving_functions.vocabulary_table(tokenizer, model_dir / TOKENIZER_DIR / VOCABULARY_FILE)
     endpoints = serving_functions.fill_mask_endpoints(pretrainer, tokenizer, length, table)
     endpoints.update(serving_functions.tokenize_endpoint(tokenizer, length, table))
     target = version_dir(output_dir, version)
@@ -152,7 +158,9 @@ def _export_fill_mask(model_dir: Path, output_dir: Path, version: int | None, ch
     shutil.copy(model_dir / "config.yaml", target / "assets.extra" / "config.yaml")
     if check:
         serve = tf.saved_model.load(str(target)).signatures["serving_default"]
-        texts = tf.constant(["The [MASK] of France is Paris.", "no mark", "[MASK][MASK]"] + PROBE_TEXTS)
+        mark = tokenizer.id_to_token(tokenizer.mask_id)
+        probes = ["The [MASK] of France is Paris.", "no mark", "[MASK][MASK]"] + PROBE_TEXTS
+        texts = tf.constant([text.replace("[MASK]", mark) for text in probes])
         expected = tf.function(endpoints["serving_default"][0])(texts)
         actual = serve(text=texts)
         np.testing.assert_array_equal(actual["tokens"], expected["tokens"])

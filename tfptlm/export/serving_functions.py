@@ -12,6 +12,8 @@ the cleaned text, which is the original text whenever it is valid UTF-8.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import tensorflow as tf
 
 from tfptlm.data.packing import pack_segments
@@ -46,15 +48,23 @@ def char_offsets(texts: tf.Tensor, row_ids: tf.Tensor, byte_offsets: tf.Tensor) 
     return tf.strings.length(prefixes, unit="UTF8_CHAR")
 
 
-def vocabulary_table(vocabulary_file: str) -> tf.lookup.StaticHashTable:
-    """Id -> token, read from the vocabulary file (which the SavedModel keeps as an asset)."""
-    initializer = tf.lookup.TextFileInitializer(
-        vocabulary_file,
-        key_dtype=tf.int64,
-        key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
-        value_dtype=tf.string,
-        value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
-    )
+def vocabulary_table(tokenizer, vocabulary_file: str | Path) -> tf.lookup.StaticHashTable:
+    """Id -> token: read from a WordPiece ``vocab.txt`` (which the SavedModel keeps as an
+    asset) when there is one, else taken from the tokenizer (SentencePiece, byte-level BPE)."""
+    if Path(vocabulary_file).is_file():
+        initializer = tf.lookup.TextFileInitializer(
+            str(vocabulary_file),
+            key_dtype=tf.int64,
+            key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+            value_dtype=tf.string,
+            value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+        )
+    else:
+        size = tokenizer.vocabulary_size
+        initializer = tf.lookup.KeyValueTensorInitializer(
+            tf.range(size, dtype=tf.int64),
+            tf.constant([tokenizer.id_to_token(i) for i in range(size)]),
+        )
     return tf.lookup.StaticHashTable(initializer, default_value="")
 
 
@@ -215,8 +225,10 @@ def question_answering_endpoints(model, max_answer_length: int) -> dict:
 def fill_mask_endpoints(pretrainer, tokenizer, sequence_length: int, table, top_k: int = 5) -> dict:
     """``serving_default``: ``text`` with ``[MASK]`` marks -> the ``top_k`` ``tokens`` and
     their ``scores`` (probabilities) for each mark, ``[batch, marks, top_k]`` (padded with
-    "" and 0); ``serve_tokens``: the backbone inputs plus ``mask_positions`` -> the same."""
+    "" and 0); ``serve_tokens``: the backbone inputs plus ``mask_positions`` -> the same.
+    The mark is the tokenizer's mask token (``[MASK]`` for WordPiece, ``<mask>`` otherwise)."""
     mask_id = tokenizer.mask_id
+    mask_token = tokenizer.id_to_token(mask_id)
 
     def predictions(inputs, positions, real):
         logits = pretrainer({**inputs, "mask_positions": positions}, training=False)["mlm"]
@@ -228,7 +240,7 @@ def fill_mask_endpoints(pretrainer, tokenizer, sequence_length: int, table, top_
     def serve(text):
         # "[MASK]" would be split like any bracketed word, so the text is cut
         # at each mark and the mask id is put back between the pieces.
-        parts = tf.strings.split(clean(text), sep=tokenizer.mask_token)  # [batch, (parts)]
+        parts = tf.strings.split(clean(text), sep=mask_token)  # [batch, (parts)]
         pieces = tokenizer.tokenize(parts.flat_values)
         position = tf.ragged.range(parts.row_lengths()).flat_values
         follows = tf.cast(position < tf.repeat(parts.row_lengths() - 1, parts.row_lengths()), tf.int64)

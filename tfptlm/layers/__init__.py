@@ -20,6 +20,11 @@ from tfptlm.layers.encoder_block import TransformerEncoderBlock
 from tfptlm.layers.heads import LanguageModelHead, MaskedLMHead
 from tfptlm.layers.initializers import DEFAULT_INITIALIZER, clone_initializer
 from tfptlm.layers.normalization import RMSNormalization
+from tfptlm.layers.relative_attention import (
+    RelativeAttention,
+    RelativeAttentionBlock,
+    RelativePositionEncoding,
+)
 from tfptlm.layers.relative_position import RelativePositionBias, relative_position_bucket
 
 __all__ = [
@@ -28,7 +33,10 @@ __all__ = [
     "MaskedLMHead",
     "MultiHeadAttention",
     "RMSNormalization",
+    "RelativeAttention",
+    "RelativeAttentionBlock",
     "RelativePositionBias",
+    "RelativePositionEncoding",
     "TransformerDecoderBlock",
     "TransformerEmbeddings",
     "TransformerEncoderBlock",

@@ -1,4 +1,4 @@
-"""tfptlm.models: backbones (BERT, ALBERT, RoBERTa, GPT, T5, BART) and the keras-hub adapter.
+"""tfptlm.models: backbones (BERT, ALBERT, RoBERTa, XLNet, GPT, T5, BART) and the keras-hub adapter.
 
 Example:
     >>> from tfptlm.models import GPTBackbone
@@ -12,6 +12,7 @@ from tfptlm.models.gpt import GPTBackbone
 from tfptlm.models.roberta import RobertaBackbone
 from tfptlm.models.seq2seq import Seq2SeqBackbone
 from tfptlm.models.t5 import T5Backbone
+from tfptlm.models.xlnet import XLNetBackbone
 
 __all__ = [
     "AlbertBackbone",
@@ -21,4 +22,5 @@ __all__ = [
     "RobertaBackbone",
     "Seq2SeqBackbone",
     "T5Backbone",
+    "XLNetBackbone",
 ]

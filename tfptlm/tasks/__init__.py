@@ -13,6 +13,7 @@ from tfptlm.tasks.seq2seq_lm import Seq2SeqLM
 from tfptlm.tasks.task import Task
 from tfptlm.tasks.text_classifier import TextClassifier
 from tfptlm.tasks.token_classifier import TokenClassifier
+from tfptlm.tasks.xlnet_pretrainer import XLNetPretrainer
 
 __all__ = [
     "BertPretrainer",
@@ -22,4 +23,5 @@ __all__ = [
     "Task",
     "TextClassifier",
     "TokenClassifier",
+    "XLNetPretrainer",
 ]

@@ -44,7 +44,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from tfptlm.data.objectives.nsp import NextSentencePairer
-from tfptlm.data.pretraining_dataset import _offset, _seed_stream
+from tfptlm.data.pretraining_dataset import _offset, _seed_stream, never_predicted_ids
 from tfptlm.data.text_corpus import validate_for_nsp
 from tfptlm.data.tokenized_corpus import TokenizedCorpus
 
@@ -238,13 +238,7 @@ def make_plm_dataset(
     pairer = NextSentencePairer(
         corpus, max_sequence_length, tokenizer.cls_id, tokenizer.sep_id, random_next_rate
     )
-    special_ids = tf.constant(
-        sorted(
-            set(tokenizer.special_token_ids)
-            | {tokenizer.pad_id, tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id}
-        ),
-        tf.int32,
-    )
+    special_ids = tf.constant(never_predicted_ids(tokenizer), tf.int32)
     rerandomize = not deterministic_eval
     repeat = repeat and not deterministic_eval
 
@@ -266,9 +260,10 @@ def make_plm_dataset(
         )
         weights = masks["target_weights"]
         labels = tf.gather(token_ids, masks["target_positions"])
+        segment_ids = tf.pad(pair["segment_ids"], padding)
         x = {
             "token_ids": token_ids,
-            "segment_ids": tf.ensure_shape(tf.pad(pair["segment_ids"], padding), [max_sequence_length]),
+            "segment_ids": tf.ensure_shape(segment_ids, [max_sequence_length]),
             "padding_mask": tf.sequence_mask(length, max_sequence_length, tf.int32),
             "permutation_mask": tf.ensure_shape(
                 masks["permutation_mask"], [max_sequence_length, max_sequence_length]
