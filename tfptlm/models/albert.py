@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import keras
 
+from tfptlm.models.named_sizes import NamedSizes
 from tfptlm.layers import (
     DEFAULT_INITIALIZER,
     TransformerEmbeddings,
@@ -69,7 +70,7 @@ def _check_config(parameter_sharing: str, embedding_dim: int, hidden_dim: int, n
 
 
 @keras.saving.register_keras_serializable(package="tfptlm")
-class AlbertBackbone(keras.Model):
+class AlbertBackbone(NamedSizes, keras.Model):
     """An ALBERT encoder (Lan et al. 2019) with BERT's interface.
 
     Inputs are a dict of ``token_ids``, ``segment_ids`` and ``padding_mask``
@@ -209,17 +210,6 @@ class AlbertBackbone(keras.Model):
     def token_embedding(self) -> keras.layers.Embedding:
         """The token embedding layer [V, E]; its matrix is shared with the MLM head."""
         return self.embeddings.token_embedding
-
-    @classmethod
-    def from_size(cls, size: str, vocabulary_size: int, **overrides) -> "AlbertBackbone":
-        """Builds a named size (``tiny``, ``mini``, ``small``, ``base``); None overrides are ignored."""
-        if size not in cls.SIZES:
-            raise ValueError(
-                f"unknown {cls.FAMILY} size {size!r}; choose one of {', '.join(cls.SIZES)}"
-            )
-        settings = dict(cls.SIZES[size])
-        settings.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(vocabulary_size=vocabulary_size, **settings)
 
     def get_config(self) -> dict:
         return {

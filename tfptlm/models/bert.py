@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import keras
 
+from tfptlm.models.named_sizes import NamedSizes
 from tfptlm.layers import TransformerEmbeddings, TransformerEncoderBlock
 
 #: Named sizes (Turc et al. 2019 for tiny/mini/small; Devlin et al. 2018 for base).
@@ -32,7 +33,7 @@ def _initializer():
 
 
 @keras.saving.register_keras_serializable(package="tfptlm")
-class BertBackbone(keras.Model):
+class BertBackbone(NamedSizes, keras.Model):
     """A BERT encoder (Devlin et al. 2018), post-LN by default.
 
     Inputs are a dict of ``token_ids``, ``segment_ids`` and ``padding_mask``
@@ -136,17 +137,6 @@ class BertBackbone(keras.Model):
     def token_embedding(self) -> keras.layers.Embedding:
         """The token embedding layer; its matrix is shared with the MLM head."""
         return self.embeddings.token_embedding
-
-    @classmethod
-    def from_size(cls, size: str, vocabulary_size: int, **overrides) -> "BertBackbone":
-        """Builds a named size (``tiny``, ``mini``, ``small``, ``base``) with overrides."""
-        if size not in cls.SIZES:
-            raise ValueError(
-                f"unknown {cls.FAMILY} size {size!r}; choose one of {', '.join(cls.SIZES)}"
-            )
-        settings = dict(cls.SIZES[size])
-        settings.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(vocabulary_size=vocabulary_size, **settings)
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable}

@@ -20,6 +20,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from tfptlm.models.named_sizes import NamedSizes
 from tfptlm.layers import (
     LanguageModelHead,
     TransformerDecoderBlock,
@@ -37,7 +38,7 @@ GPT_SIZES = {
 
 
 @keras.saving.register_keras_serializable(package="tfptlm")
-class GPTBackbone(keras.Model):
+class GPTBackbone(NamedSizes, keras.Model):
     """A GPT-2 style decoder (Radford et al. 2019).
 
     x = Dropout(token_embedding[token_ids] + position_embedding[positions])
@@ -69,6 +70,10 @@ class GPTBackbone(keras.Model):
         >>> cache = backbone.init_cache(batch_size=2, max_length=8)
         >>> logits, _, cache = backbone.call_with_cache(np.ones((2, 3), "int32"), cache, 0)
     """
+
+    #: Named sizes of `from_size`, and the family name in its error message.
+    SIZES = GPT_SIZES
+    FAMILY = "GPT"
 
     def __init__(
         self,
@@ -189,15 +194,6 @@ class GPTBackbone(keras.Model):
             new_caches.append(layer_cache)
         hidden = self.final_layer_norm(x)
         return self.logits(hidden), hidden, ops.stack(new_caches, axis=1)
-
-    @classmethod
-    def from_size(cls, size: str, vocabulary_size: int, **overrides: Any) -> "GPTBackbone":
-        """Builds a named size (``tiny``, ``small``, ``base``); None overrides are ignored."""
-        if size not in GPT_SIZES:
-            raise ValueError(f"unknown GPT size {size!r}; choose one of {', '.join(GPT_SIZES)}")
-        settings = dict(GPT_SIZES[size])
-        settings.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(vocabulary_size=vocabulary_size, **settings)
 
     def get_config(self) -> dict[str, Any]:
         return {

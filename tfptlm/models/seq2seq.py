@@ -34,11 +34,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import keras
 from keras import ops
 
+from tfptlm.models.named_sizes import NamedSizes
 from tfptlm.layers.encoder_block import head_size
 
 INPUT_NAMES = (
@@ -49,7 +50,7 @@ INPUT_NAMES = (
 )
 
 
-class Seq2SeqBackbone(keras.Model):
+class Seq2SeqBackbone(NamedSizes, keras.Model):
     """Base class of the encoder-decoder backbones; see the module docstring.
 
     Subclasses set `SIZES` (named sizes for :meth:`from_size`) and `FAMILY`
@@ -60,9 +61,6 @@ class Seq2SeqBackbone(keras.Model):
         >>> hidden = backbone(inputs)["decoder_sequence_output"]
         >>> logits = backbone.logits(hidden)  # float32 [B, T, V]
     """
-
-    SIZES: ClassVar[dict[str, dict[str, Any]]] = {}
-    FAMILY: ClassVar[str] = ""
 
     # === Hooks ===
 
@@ -224,17 +222,6 @@ class Seq2SeqBackbone(keras.Model):
             training=False,
         )
         return self.logits(hidden), hidden, new_cache
-
-    @classmethod
-    def from_size(cls, size: str, vocabulary_size: int, **overrides: Any) -> "Seq2SeqBackbone":
-        """Builds a named size from `SIZES`; None overrides are ignored."""
-        if size not in cls.SIZES:
-            raise ValueError(
-                f"unknown {cls.FAMILY} size {size!r}; choose one of {', '.join(cls.SIZES)}"
-            )
-        settings = dict(cls.SIZES[size])
-        settings.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(vocabulary_size=vocabulary_size, **settings)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Seq2SeqBackbone":

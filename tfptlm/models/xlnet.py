@@ -31,6 +31,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from tfptlm.models.named_sizes import NamedSizes
 from tfptlm.layers.initializers import DEFAULT_INITIALIZER, clone_initializer
 from tfptlm.layers.relative_attention import RelativeAttentionBlock, RelativePositionEncoding
 from tfptlm.models.bert import BERT_SIZES
@@ -40,7 +41,7 @@ XLNET_SIZES = {name: dict(settings) for name, settings in BERT_SIZES.items()}
 
 
 @keras.saving.register_keras_serializable(package="tfptlm")
-class XLNetBackbone(keras.Model):
+class XLNetBackbone(NamedSizes, keras.Model):
     """An XLNet encoder: token embeddings, relative-attention blocks, a pooler.
 
     h = Dropout(token_embedding[token_ids])          (no absolute positions)
@@ -62,6 +63,10 @@ class XLNetBackbone(keras.Model):
         max_sequence_length: longest accepted input.
         layer_norm_epsilon: epsilon of the layer norms.
     """
+
+    #: Named sizes of `from_size`, and the family name in its error message.
+    SIZES = XLNET_SIZES
+    FAMILY = "XLNet"
 
     def __init__(
         self,
@@ -182,17 +187,6 @@ class XLNetBackbone(keras.Model):
                 training=training,
             )
         return hidden, query
-
-    @classmethod
-    def from_size(cls, size: str, vocabulary_size: int, **overrides: Any) -> "XLNetBackbone":
-        """Builds a named size (``tiny``, ``mini``, ``small``, ``base``); skips None overrides."""
-        if size not in XLNET_SIZES:
-            raise ValueError(
-                f"unknown XLNet size {size!r}; choose one of {', '.join(XLNET_SIZES)}"
-            )
-        settings = dict(XLNET_SIZES[size])
-        settings.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(vocabulary_size=vocabulary_size, **settings)
 
     def get_config(self) -> dict[str, Any]:
         return {
