@@ -26,7 +26,7 @@ class QuestionAnsweringPreprocessor:
     """Builds the windows of one (question, context) pair, with training labels.
 
     Args:
-        tokenizer: a `WordPieceTokenizer` (needs ``tokenize_with_offsets``).
+        tokenizer: any tfptlm tokenizer (it needs ``tokenize_with_offsets``).
         sequence_length: length of every window.
         doc_stride: tokens between the starts of consecutive windows.
         max_question_length: longer questions are cut to this many tokens.

@@ -25,7 +25,7 @@ class TokenClassificationPreprocessor:
     """Turns words `[N, (words)]` into packed inputs, labels and a word map, in the graph.
 
     Args:
-        tokenizer: a `WordPieceTokenizer` (needs ``tokenize_words``).
+        tokenizer: any tfptlm tokenizer (it needs ``tokenize_words``).
         sequence_length: the longest packed input; words whose first piece
             does not fit are left out (``words_kept`` tells how many fit).
     """

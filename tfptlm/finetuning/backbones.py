@@ -10,7 +10,8 @@ import keras
 from tfptlm.config import FinetuneConfig
 from tfptlm.models.loading import load_keras_model
 from tfptlm.pretraining import BACKBONES, train_configured_tokenizer
-from tfptlm.tokenizers import WordPieceTokenizer, load_tokenizer
+from tfptlm.tokenizers import load_tokenizer
+from tfptlm.tokenizers.loading import AnyTokenizer
 
 #: The files of a backbone directory (``tfptlm pretrain`` and ``tfptlm convert`` outputs).
 BACKBONE_FILE = "backbone.keras"
@@ -21,7 +22,7 @@ TOKENIZER_DIR = "tokenizer"
 TASK_FAMILIES = {"seq2seq": "bart", "causal_lm": "gpt"}
 
 
-def load_backbone_dir(path: str | Path) -> tuple[keras.Model, WordPieceTokenizer]:
+def load_backbone_dir(path: str | Path) -> tuple[keras.Model, AnyTokenizer]:
     """Loads ``backbone.keras`` and ``tokenizer/`` from a pretraining or conversion output."""
     path = Path(path)
     missing = [name for name in (BACKBONE_FILE, TOKENIZER_DIR) if not (path / name).exists()]
@@ -34,7 +35,7 @@ def load_backbone_dir(path: str | Path) -> tuple[keras.Model, WordPieceTokenizer
     return backbone, load_tokenizer(path / TOKENIZER_DIR)
 
 
-def prepare_backbone(config: FinetuneConfig, texts: list[str]) -> tuple[keras.Model, WordPieceTokenizer]:
+def prepare_backbone(config: FinetuneConfig, texts: list[str]) -> tuple[keras.Model, AnyTokenizer]:
     """The encoder and tokenizer that ``config.backbone`` asks for.
 
     ``texts`` are the training texts, used to learn a vocabulary when a new

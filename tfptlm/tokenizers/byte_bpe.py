@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfptlm.tokenizers import word_pieces
 from tfptlm.tokenizers.sentencepiece import SPECIAL_TOKENS
 from tfptlm.tokenizers.sentencepiece import check_config_type
 from tfptlm.tokenizers.sentencepiece import remove_ids
@@ -155,6 +156,64 @@ class BytePairTokenizer(tf.Module):
     def _tokenize_batch(self, texts: tf.Tensor) -> tf.RaggedTensor:
         # Traced, so keras-hub takes its TF path and returns TF tensors.
         return self._bpe.tokenize(texts)
+
+    def tokenize_words(self, words: tf.RaggedTensor | list[list[str]]) -> tf.RaggedTensor:
+        """Tokenizes pre-split words (e.g. CoNLL tokens), keeping the word boundaries.
+
+        Every word is tokenized on its own as if a space came before it
+        (``" " + word``), first word included: it gets the `Ġ` pieces that
+        RoBERTa sees for words inside a sentence, and the same pieces wherever
+        it stands (Hugging Face's ``add_prefix_space=True`` for split words).
+        `tokenize_with_offsets` does the same. An empty word becomes one
+        `<unk>`, so every word has a piece to carry its label.
+
+        Args:
+            words: a `tf.RaggedTensor` or nested list of strings `[N, (words)]`.
+
+        Returns:
+            An int32 `tf.RaggedTensor` `[N, (words), (pieces)]`.
+
+        Example:
+
+        >>> pieces = tokenizer.tokenize_words([["New", "York", "!"], []])  # doctest: +SKIP
+        >>> [[tokenizer.id_to_token(i) for i in word] for word in pieces[0].to_list()]  # doctest: +SKIP
+        [['ĠNew'], ['ĠYork'], ['Ġ!']]
+        """
+        return word_pieces.tokenize_words(words, self._pieces_of_words, self.unk_id)
+
+    def tokenize_with_offsets(
+        self, texts: list[str] | tf.Tensor
+    ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+        """Tokenizes word by word and gives each token its word's byte span.
+
+        The text is split into words by `split_words_with_offsets`
+        (whitespace dropped; punctuation marks and CJK characters are words of
+        their own), then each word is tokenized like in `tokenize_words`
+        (``" " + word``). Every piece of a word gets the whole word's UTF-8
+        byte offsets in the original string, so a span of tokens maps back to
+        an exact substring of the input. The ids can differ from `tokenize`
+        (``"York!"`` gives the pieces of ``" York"`` and ``" !"``): use this
+        method for the same inputs at training and prediction time.
+
+        Args:
+            texts: a list of strings or a string tensor `[N]`.
+
+        Returns:
+            `(ids, starts, ends)`: int32 ids and int64 byte offsets, each a
+            `tf.RaggedTensor` `[N, (tokens)]`.
+
+        Example:
+
+        >>> ids, starts, ends = tokenizer.tokenize_with_offsets(["New York!"])  # doctest: +SKIP
+        >>> starts.to_list(), ends.to_list()                                    # doctest: +SKIP
+        ([[0, 4, 8]], [[3, 8, 9]])
+        """
+        return word_pieces.tokenize_with_offsets(texts, self._pieces_of_words)
+
+    def _pieces_of_words(self, words: tf.Tensor) -> tf.RaggedTensor:
+        """`[W]` words -> `[W, (pieces)]`: each word after a space; "" stays empty."""
+        spaced = tf.where(tf.strings.length(words) > 0, tf.strings.join([" ", words]), words)
+        return self._tokenize_batch(spaced)
 
     def __call__(self, texts: str | list[str] | tf.Tensor) -> tf.RaggedTensor:
         """Same as `tokenize`."""

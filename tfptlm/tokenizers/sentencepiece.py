@@ -30,6 +30,7 @@ import tensorflow_text as tf_text
 from sentencepiece import sentencepiece_model_pb2
 
 from tfptlm.text_files import expand_file_patterns, read_lines
+from tfptlm.tokenizers import word_pieces
 
 MODEL_FILE = "spm.model"
 CONFIG_FILE = "tokenizer.json"
@@ -217,6 +218,58 @@ class SentencePieceTokenizer(tf.Module):
         [[2213, 296], []]
         """
         return self._sentencepiece.tokenize(tf.convert_to_tensor(texts, tf.string))
+
+    def tokenize_words(self, words: tf.RaggedTensor | list[list[str]]) -> tf.RaggedTensor:
+        """Tokenizes pre-split words (e.g. CoNLL tokens), keeping the word boundaries.
+
+        Every word is tokenized on its own, so it starts with a `▁` piece
+        (as a word after a space does in running text). A word that gives no
+        piece (empty, or only characters the normalization removes) becomes
+        one `<unk>`, so every word has a piece to carry its label.
+
+        Args:
+            words: a `tf.RaggedTensor` or nested list of strings `[N, (words)]`.
+
+        Returns:
+            An int32 `tf.RaggedTensor` `[N, (words), (pieces)]`.
+
+        Example:
+
+        >>> pieces = tokenizer.tokenize_words([["New", "York", "!"], []])  # doctest: +SKIP
+        >>> [[tokenizer.id_to_token(i) for i in word] for word in pieces[0].to_list()]  # doctest: +SKIP
+        [['▁New'], ['▁York'], ['▁', '!']]
+        """
+        return word_pieces.tokenize_words(words, self._sentencepiece.tokenize, self.unk_id)
+
+    def tokenize_with_offsets(
+        self, texts: list[str] | tf.Tensor
+    ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+        """Tokenizes word by word and gives each token its word's byte span.
+
+        The text is split into words by `split_words_with_offsets`
+        (whitespace dropped; punctuation marks and CJK characters are words of
+        their own), then each word is tokenized on its own, like in
+        `tokenize_words`. Every piece of a word gets the whole word's UTF-8
+        byte offsets in the original string, so a span of tokens maps back to
+        an exact substring of the input; a word that gives no piece adds no
+        token. The ids can differ from `tokenize` (``"York!"`` gives the
+        pieces of ``"York"`` and ``"!"``, each with its `▁`): use this method
+        for the same inputs at training and prediction time.
+
+        Args:
+            texts: a list of strings or a string tensor `[N]`.
+
+        Returns:
+            `(ids, starts, ends)`: int32 ids and int64 byte offsets, each a
+            `tf.RaggedTensor` `[N, (tokens)]`.
+
+        Example:
+
+        >>> ids, starts, ends = tokenizer.tokenize_with_offsets(["New York!"])  # doctest: +SKIP
+        >>> starts.to_list(), ends.to_list()                                    # doctest: +SKIP
+        ([[0, 4, 8, 8]], [[3, 8, 9, 9]])
+        """
+        return word_pieces.tokenize_with_offsets(texts, self._sentencepiece.tokenize)
 
     def __call__(self, texts: str | list[str] | tf.Tensor) -> tf.RaggedTensor:
         """Same as `tokenize`."""
