@@ -300,3 +300,26 @@ def test_decoder_preset_is_refused(tmp_path):
     (tmp_path / "model.weights.h5").unlink()  # refused before the weights are read
     with pytest.raises(ValueError, match="GPT2Backbone is a decoder-only.*only encoder"):
         load_hub_preset(tmp_path)
+
+
+def test_continue_pretraining_a_hub_preset_with_tfptlm_objectives(bert_preset, tmp_path):
+    from tfptlm.config import load_config
+    from tfptlm.models.loading import load_keras_model
+    from tfptlm.pretraining import run_pretraining
+
+    sentence = "the quick brown fox jumps over the lazy dog ."
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join("\n".join([sentence] * 3) for _ in range(8)) + "\n")
+    config = load_config(None, [
+        "objective=mlm_sop", f"model.hub_preset={bert_preset}", f"data.train_files={corpus}",
+        "data.max_sequence_length=16", "data.max_predictions=3", "training.batch_size=4",
+        "training.steps=2", "training.eval_batches=1", "training.checkpoint_every=2",
+    ])
+    metrics = run_pretraining(config, tmp_path / "run", verbose=0)
+    assert metrics["steps"] == 2 and 0.0 <= metrics["sop_accuracy"] <= 1.0
+    assert (tmp_path / "run" / "tokenizer" / "vocab.txt").read_text().split() == WORDS
+    before = load_hub_preset(bert_preset).backbone.get_layer("token_embedding").get_weights()[0]
+    trained = load_keras_model(tmp_path / "run" / "backbone.keras")
+    assert isinstance(trained, HubBackbone)
+    after = trained.backbone.get_layer("token_embedding").get_weights()[0]
+    assert before.shape == after.shape and not np.allclose(before, after)
