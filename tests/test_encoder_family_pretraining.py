@@ -112,3 +112,20 @@ def test_roberta_pretraining_exports_as_fill_mask_and_xlnet_is_refused(tmp_path,
     assert main(["export", "--model", str(xlnet), "--format", "saved_model",
                  "--output", str(tmp_path / "x")]) == 1
     assert "fine-tune it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (["objective=mlm_sop", "model.family=albert", "model.embedding_dim=256"], "embedding_dim"),
+        (["objective=plm", "model.family=xlnet", "model.max_sequence_length=16"], "exceed model.max_sequence_length"),
+    ],
+)
+def test_impossible_model_settings_stop_before_any_work(tmp_path, settings, message):
+    from tfptlm.pretraining import run_pretraining
+
+    train = write_corpus(tmp_path / "train.txt")
+    config = load_config(None, [f"data.train_files={train}", "data.max_sequence_length=32", *settings])
+    with pytest.raises(ValueError, match=message):
+        run_pretraining(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # nothing trained, nothing written

@@ -33,6 +33,7 @@ import math
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import tensorflow as tf
@@ -183,6 +184,15 @@ def build_pretrainer(config: PretrainConfig, tokenizer) -> keras.Model:
     return Seq2SeqLM(backbone, decoder_start_id=start_id, name="seq2seq_lm")
 
 
+def check_model_settings(config: PretrainConfig) -> None:
+    """Fails fast on model sizes that cannot work (e.g. an ALBERT embedding wider than its
+    hidden size, sequences longer than the model takes), before any vocabulary is trained:
+    it builds the configured backbone once with an 8-token vocabulary and throws it away."""
+    if config.model.hub_preset:  # its sizes are fixed; loading it is the check
+        return
+    build_backbone(config, SimpleNamespace(vocabulary_size=8))
+
+
 def build_backbone(config: PretrainConfig, tokenizer) -> keras.Model:
     """The configured backbone: a keras-hub encoder or tfptlm's model of ``model.family``."""
     model, data = config.model, config.data
@@ -312,6 +322,7 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
     Returns the final held-out metrics (also written to ``metrics.json``).
     """
     config.validate()
+    check_model_settings(config)
     output_dir = Path(output_dir)
     train_documents, eval_documents = load_corpora(config)
     output_dir.mkdir(parents=True, exist_ok=True)
