@@ -26,7 +26,7 @@ Usage (from the repository root; about 60 min on 2 CPU cores)::
     python benchmarks/encoder_families.py --pretrain-steps 50 --epochs 1 \
         --output-stem encoder_families_smoke    # smoke run
 
-Re-running with the same ``--work-dir`` reuses finished pretraining runs.
+Re-running with the same ``--work-dir`` reuses finished pretraining and fine-tuning runs.
 Writes ``benchmarks/results/<stem>.{json,md}`` (default encoder_families).
 """
 
@@ -164,6 +164,13 @@ def main(argv=None) -> None:
         )
 
     def finetune_side(name: str, backbone_dir: Path) -> None:
+        out = work / "finetune" / name
+        if (out / "metrics.json").is_file():  # a finished run of an earlier invocation
+            stopwatch.log(f"Reusing the finished fine-tuning run in {out}")
+            metrics = json.loads((out / "metrics.json").read_text())
+            results["finetuning"][name] = {"output_dir": str(out), "reused": True, "metrics": metrics}
+            report(complete=False)
+            return
         overrides = [
             "task=text_classification",
             f"backbone.path={backbone_dir}",
@@ -177,7 +184,7 @@ def main(argv=None) -> None:
             f"training.learning_rate={args.learning_rate}",
             f"training.seed={args.seed}",
         ]
-        results["finetuning"][name] = finetune(overrides, work / "finetune" / name, stopwatch.log, verbose=0)
+        results["finetuning"][name] = finetune(overrides, out, stopwatch.log, verbose=0)
         report(complete=False)
 
     for family in families:

@@ -131,7 +131,11 @@ class BytePairTokenizer(tf.Module):
         )
 
     # -- tokenization ------------------------------------------------------
+    # The public methods are never converted by autograph (tf.data maps
+    # convert what they call): in a long process, a converted call once ended
+    # in keras-hub's layer constructor instead ("__init__() missing 'merges'").
 
+    @tf.autograph.experimental.do_not_convert
     def tokenize(self, texts: str | list[str] | tf.Tensor) -> tf.RaggedTensor:
         """Tokenizes strings into int32 ids.
 
@@ -157,6 +161,7 @@ class BytePairTokenizer(tf.Module):
         # Traced, so keras-hub takes its TF path and returns TF tensors.
         return self._bpe.tokenize(texts)
 
+    @tf.autograph.experimental.do_not_convert
     def tokenize_words(self, words: tf.RaggedTensor | list[list[str]]) -> tf.RaggedTensor:
         """Tokenizes pre-split words (e.g. CoNLL tokens), keeping the word boundaries.
 
@@ -181,6 +186,7 @@ class BytePairTokenizer(tf.Module):
         """
         return word_pieces.tokenize_words(words, self._pieces_of_words, self.unk_id)
 
+    @tf.autograph.experimental.do_not_convert
     def tokenize_with_offsets(
         self, texts: list[str] | tf.Tensor
     ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
