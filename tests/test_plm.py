@@ -213,10 +213,6 @@ def test_pipeline_examples_are_consistent(span_targets):
             np.testing.assert_array_equal(y["plm"][i][len(targets):], 0)
 
 
-# Marked slow (out of the default suite): in 2 of 5 full-suite runs (never alone
-# or with its neighbour files) the two datasets drew different A/B splits; the
-# cause is not found yet (see the issue 6 note: reproducibility work of issue 8).
-@pytest.mark.slow
 def test_pipeline_same_seed_same_batches():
     documents, tokenizer = pipeline_inputs()
     corpus = TokenizedCorpus.build(documents, tokenizer)
@@ -231,7 +227,10 @@ def test_pipeline_same_seed_same_batches():
 def test_pipeline_new_masks_each_epoch():
     dataset = make(seed=3, shuffle=False, repeat=False, random_next_rate=0.0)
     epoch_1, epoch_2 = batches(dataset, count=2), batches(dataset, count=2)
-    np.testing.assert_array_equal(epoch_1[0][0]["token_ids"], epoch_2[0][0]["token_ids"])
+    # Same examples in the same order (the A/B split point is redrawn each epoch, so
+    # only each row's first token, the start of its document chunk, is fixed).
+    for a, b in zip(epoch_1, epoch_2):
+        np.testing.assert_array_equal(a[0]["token_ids"][:, :2], b[0]["token_ids"][:, :2])
     assert not all(
         np.array_equal(a[0]["target_positions"], b[0]["target_positions"])
         for a, b in zip(epoch_1, epoch_2)
