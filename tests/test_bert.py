@@ -157,11 +157,36 @@ def test_keras_save_and_load_round_trip(tmp_path, norm_first):
     assert clone.get_config() == pretrainer.backbone.get_config()
 
 
-def test_mlm_head_computes_in_float32_under_mixed_precision():
+@pytest.mark.parametrize("native_bfloat16, head_dtype", [(False, "float32"), (True, "bfloat16")])
+def test_mlm_head_dtype_under_mixed_precision(monkeypatch, native_bfloat16, head_dtype):
+    from tfptlm.training import runtime
+
+    monkeypatch.setattr(runtime, "native_bfloat16_matmul", lambda: native_bfloat16)
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     pretrainer = BertPretrainer(tiny_backbone())
-    assert pretrainer.mlm_head.compute_dtype == "float32"
+    assert pretrainer.mlm_head.compute_dtype == head_dtype
     assert pretrainer.backbone.encoder_blocks[0].compute_dtype == "bfloat16"
+    x, _, _ = batch()
+    assert pretrainer(x)["mlm"].dtype == "float32"
+    keras.mixed_precision.set_global_policy("float32")
+    assert BertPretrainer(tiny_backbone()).mlm_head.compute_dtype == "float32"
+
+
+def test_native_bfloat16_matmul_reads_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+
+    from tfptlm.training import runtime
+
+    monkeypatch.setattr(runtime, "accelerator_available", lambda: False)
+    real_open = builtins.open
+    for flags, expected in [("fpu sse avx512f", False), ("fpu amx_bf16 amx_tile", True), ("avx512_bf16", True)]:
+        (tmp_path / "cpuinfo").write_text(f"flags\t: {flags}\n")
+        monkeypatch.setattr(
+            builtins, "open", lambda path, *a, **k: real_open(tmp_path / "cpuinfo", *a, **k)
+        )
+        assert runtime.native_bfloat16_matmul() is expected
+    monkeypatch.setattr(runtime, "accelerator_available", lambda: True)
+    assert runtime.native_bfloat16_matmul() is True
 
 
 def test_jit_compile_auto_follows_device_and_precision(monkeypatch):

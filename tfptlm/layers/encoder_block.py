@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from tfptlm.layers.attention import MultiHeadAttention
+from tfptlm.layers.gather import gather_positions
 from tfptlm.layers.initializers import (
     DEFAULT_INITIALIZER,
     InitializerLike,
@@ -90,6 +91,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
     Call args:
         inputs: [B, T, H]. padding_mask: [B, T], 1 for real tokens.
         attention_mask: [B, T, T]. attention_bias: broadcastable to [B, heads, T, T].
+        query_positions: optional int [B, P]: compute the block's output only at
+            these positions (queries there attend all T keys), returning
+            [B, P, H]; exact, and cheaper when only a few outputs are needed
+            (the last block of masked-LM pretraining). Not with `attention_bias`.
 
     Example:
         >>> block = TransformerEncoderBlock(num_heads=2, intermediate_dim=64)
@@ -239,11 +244,23 @@ class TransformerEncoderBlock(keras.layers.Layer):
         padding_mask: Any = None,
         attention_mask: Any = None,
         attention_bias: Any = None,
+        query_positions: Any = None,
         training: bool | None = None,
     ) -> Any:
+        if query_positions is None:
+            queries, keys = inputs, None
+        else:
+            if attention_bias is not None:
+                raise ValueError("`query_positions` cannot be combined with `attention_bias`.")
+            queries = gather_positions(inputs, query_positions)
+            keys = self.self_attention_layer_norm(inputs) if self.norm_first else inputs
+            if attention_mask is not None:
+                attention_mask = gather_positions(attention_mask, query_positions)
+
         def attend(x: Any) -> Any:
             return self.self_attention(
                 x,
+                keys,
                 padding_mask=padding_mask,
                 attention_mask=attention_mask,
                 attention_bias=attention_bias,
@@ -251,7 +268,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             )
 
         x = residual_sublayer(
-            inputs,
+            queries,
             attend,
             self.self_attention_layer_norm,
             self.self_attention_dropout,

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from tfptlm.layers.gather import gather_positions
 from tfptlm.layers.initializers import (
     DEFAULT_INITIALIZER,
     InitializerLike,
@@ -41,7 +42,8 @@ class MaskedLMHead(keras.layers.Layer):
 
     Call args:
         sequence_output: [B, T, H] encoder output.
-        mask_positions: int [B, P], indices into T of the masked tokens.
+        mask_positions: int [B, P], indices into T of the masked tokens; None
+            when `sequence_output` is already [B, P, H] at those positions.
 
     Example:
         >>> embedding = keras.layers.Embedding(100, 32)
@@ -103,9 +105,10 @@ class MaskedLMHead(keras.layers.Layer):
         )
         self.built = True
 
-    def call(self, sequence_output: Any, mask_positions: Any) -> Any:
-        positions = ops.expand_dims(ops.cast(mask_positions, "int32"), -1)
-        x = ops.take_along_axis(sequence_output, positions, axis=1)
+    def call(self, sequence_output: Any, mask_positions: Any = None) -> Any:
+        x = sequence_output
+        if mask_positions is not None:
+            x = gather_positions(sequence_output, mask_positions)
         x = self.transform_layer_norm(self.transform_dense(x))
         if self.token_embedding is not None:
             kernel = ops.transpose(self.token_embedding.embeddings)

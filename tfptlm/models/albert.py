@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import keras
 
+from tfptlm.models.encoder_outputs import EncoderOutputs
 from tfptlm.models.named_sizes import NamedSizes
 from tfptlm.layers import (
     DEFAULT_INITIALIZER,
@@ -70,7 +71,7 @@ def _check_config(parameter_sharing: str, embedding_dim: int, hidden_dim: int, n
 
 
 @keras.saving.register_keras_serializable(package="tfptlm")
-class AlbertBackbone(NamedSizes, keras.Model):
+class AlbertBackbone(NamedSizes, EncoderOutputs, keras.Model):
     """An ALBERT encoder (Lan et al. 2019) with BERT's interface.
 
     Inputs are a dict of ``token_ids``, ``segment_ids`` and ``padding_mask``
@@ -158,24 +159,12 @@ class AlbertBackbone(NamedSizes, keras.Model):
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
         padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        x = self.embedding_projection(self.embeddings(token_ids, segment_ids))
-        for i in range(num_layers):
-            block = self.encoder_blocks[i % len(self.encoder_blocks)]
-            x = block(x, padding_mask=padding_mask)
-        pooled = self.pooler(x[:, 0, :])
-        super().__init__(
-            inputs={
-                "token_ids": token_ids,
-                "segment_ids": segment_ids,
-                "padding_mask": padding_mask,
-            },
-            outputs={"sequence_output": x, "pooled_output": pooled},
-            **kwargs,
-        )
+        self.num_layers = num_layers
+        inputs = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+        super().__init__(inputs=inputs, outputs=self.outputs_at_positions(inputs), **kwargs)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
         self.num_heads = num_heads
         self.hidden_dim = hidden_dim
         self.intermediate_dim = intermediate_dim
@@ -205,6 +194,13 @@ class AlbertBackbone(NamedSizes, keras.Model):
             TransformerEncoderBlock(name=f"encoder_block_{i}", **share, **block_config)
             for i in range(1, num_layers)
         ]
+
+    def _embed(self, inputs: dict):
+        return self.embedding_projection(self.embeddings(inputs["token_ids"], inputs["segment_ids"]))
+
+    def _stacked_blocks(self) -> list:
+        blocks = self.encoder_blocks
+        return [blocks[i % len(blocks)] for i in range(self.num_layers)]
 
     @property
     def token_embedding(self) -> keras.layers.Embedding:

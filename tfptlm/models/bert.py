@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import keras
 
+from tfptlm.models.encoder_outputs import EncoderOutputs
 from tfptlm.models.named_sizes import NamedSizes
 from tfptlm.layers import TransformerEmbeddings, TransformerEncoderBlock
 
@@ -33,7 +34,7 @@ def _initializer():
 
 
 @keras.saving.register_keras_serializable(package="tfptlm")
-class BertBackbone(NamedSizes, keras.Model):
+class BertBackbone(NamedSizes, EncoderOutputs, keras.Model):
     """A BERT encoder (Devlin et al. 2018), post-LN by default.
 
     Inputs are a dict of ``token_ids``, ``segment_ids`` and ``padding_mask``
@@ -105,21 +106,9 @@ class BertBackbone(NamedSizes, keras.Model):
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
         padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        x = self.embeddings(token_ids, segment_ids if num_segments > 0 else None)
-        for block in self.encoder_blocks:
-            x = block(x, padding_mask=padding_mask)
-        if self.final_layer_norm is not None:
-            x = self.final_layer_norm(x)
-        pooled = self.pooler(x[:, 0, :])
-        super().__init__(
-            inputs={
-                "token_ids": token_ids,
-                "segment_ids": segment_ids,
-                "padding_mask": padding_mask,
-            },
-            outputs={"sequence_output": x, "pooled_output": pooled},
-            **kwargs,
-        )
+        self.num_segments = num_segments
+        inputs = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+        super().__init__(inputs=inputs, outputs=self.outputs_at_positions(inputs), **kwargs)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size
@@ -129,9 +118,15 @@ class BertBackbone(NamedSizes, keras.Model):
         self.intermediate_dim = intermediate_dim
         self.dropout = dropout
         self.max_sequence_length = max_sequence_length
-        self.num_segments = num_segments
         self.layer_norm_epsilon = layer_norm_epsilon
         self.norm_first = norm_first
+
+    def _embed(self, inputs: dict):
+        segment_ids = inputs["segment_ids"] if self.num_segments > 0 else None
+        return self.embeddings(inputs["token_ids"], segment_ids)
+
+    def _stacked_blocks(self) -> list:
+        return self.encoder_blocks
 
     @property
     def token_embedding(self) -> keras.layers.Embedding:
