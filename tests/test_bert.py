@@ -189,13 +189,14 @@ def test_native_bfloat16_matmul_reads_cpu_flags(monkeypatch, tmp_path):
     assert runtime.native_bfloat16_matmul() is True
 
 
-def test_jit_compile_auto_follows_device_and_precision(monkeypatch):
+def test_jit_compile_auto_follows_device(monkeypatch):
     from tfptlm.training import runtime
 
     monkeypatch.setattr(runtime, "accelerator_available", lambda: False)
-    assert runtime.resolve_jit_compile("auto", "float32") is False
-    assert runtime.resolve_jit_compile("auto", "mixed_bfloat16") is True
-    assert runtime.resolve_jit_compile(True, "float32") is True
+    assert runtime.resolve_jit_compile("auto") is False
+    assert runtime.resolve_jit_compile(True) is True
     monkeypatch.setattr(runtime, "accelerator_available", lambda: True)
-    assert runtime.resolve_jit_compile("auto", "float32") is True
-    assert runtime.resolve_jit_compile(False, "float32") is False
+    assert runtime.resolve_jit_compile("auto") is True
+    assert runtime.resolve_jit_compile(False) is False
+    with pytest.raises(ValueError, match="auto, true or false"):
+        runtime.resolve_jit_compile("sometimes")

@@ -355,7 +355,7 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
         config, tokenizer, train_documents, eval_documents, seed=training.seed + start_step
     )
 
-    jit_compile = resolve_jit_compile(training.jit_compile, training.mixed_precision)
+    jit_compile = resolve_jit_compile(training.jit_compile)
     pretrainer.compile(optimizer=optimizer, jit_compile=jit_compile)
     steps_per_epoch = min(training.checkpoint_every, training.steps)
     throughput = ThroughputMeter(training.batch_size * config.data.max_sequence_length)

@@ -103,7 +103,7 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
         weight_decay=training.weight_decay,
         clip_norm=training.clip_norm,
     )
-    jit_compile = resolve_jit_compile(training.jit_compile, training.mixed_precision)
+    jit_compile = resolve_jit_compile(training.jit_compile)
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
     throughput = ThroughputMeter(training.batch_size)
     started = time.perf_counter()

@@ -44,16 +44,16 @@ def vocabulary_logits_dtype() -> str | None:
     return "float32"
 
 
-def resolve_jit_compile(setting: bool | str, mixed_precision: str = "float32") -> bool:
+def resolve_jit_compile(setting: bool | str) -> bool:
     """Turns the ``training.jit_compile`` switch (``auto``, true, false) into a bool.
 
-    ``auto`` turns XLA on for GPU and TPU. On the CPU it follows
-    ``benchmarks/results/pretrain_throughput.md`` (BERT-small, 2 cores; now ``peers.py``):
-    in float32 XLA was no faster (+3%) and adds ~18 s of compilation, so it
-    stays off; in mixed bfloat16 XLA was 2.75x faster, so it is on.
+    ``auto`` turns XLA on for GPU and TPU only. On the CPU XLA made BERT-small
+    pretraining slower in both precisions (CPU time per step, interleaved
+    A/B in one process, benchmarks/NOTES.md): 0.94x in float32 and 0.61x in
+    mixed bfloat16, where oneDNN's AMX bfloat16 products beat XLA's.
     """
     if setting == "auto":
-        return accelerator_available() or mixed_precision == "mixed_bfloat16"
+        return accelerator_available()
     if isinstance(setting, bool):
         return setting
     raise ValueError(f"jit_compile must be auto, true or false, got {setting!r}")
