@@ -45,6 +45,10 @@ CONTROL_PATTERN = r"[\p{C}\x{FFFD}]"
 
 _KEEP_PATTERN = f"{PUNCTUATION_PATTERN}|{CJK_PATTERN}"
 _SPLIT_PATTERN = f"{WHITESPACE_PATTERN}|{_KEEP_PATTERN}"
+# The characters of WHITESPACE_PATTERN other than the ASCII space: RE2's `\s`
+# ([\t\n\f\r ]) and the non-ASCII separators (`[^\x00-\x7F\P{Z}]` is \p{Z}
+# without ASCII).
+_OTHER_WHITESPACE_PATTERN = r"[\t\n\f\r]|[^\x00-\x7F\P{Z}]"
 
 
 def normalize(
@@ -83,6 +87,9 @@ def normalize(
 def split_words(texts: tf.Tensor | str | list[str]) -> tf.RaggedTensor:
     """Splits already-normalized text on whitespace, punctuation and CJK.
 
+    A NUL byte is an ordinary character here (`tf_text.regex_split` would end
+    the text there); `normalize` removes it anyway.
+
     Args:
         texts: a string or a string tensor of shape `[N]`.
 
@@ -96,9 +103,17 @@ def split_words(texts: tf.Tensor | str | list[str]) -> tf.RaggedTensor:
     [[b'hi', b',', b'there']]
     """
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
-    if texts.shape.rank == 0:  # regex_split would return shape [1, (words)]
+    if texts.shape.rank == 0:
         return split_words(texts[tf.newaxis])[0]
-    return tf_text.regex_split(texts, _SPLIT_PATTERN, _KEEP_PATTERN)
+    # The words of `tf_text.regex_split(texts, _SPLIT_PATTERN, _KEEP_PATTERN)`
+    # (as `split_words_with_offsets` finds them), in about 2/3 of its time:
+    # regex_split pays per delimiter and most delimiters are spaces, so every
+    # whitespace character becomes a space, every kept mark gets spaces around
+    # it, and a plain split on the space drops the empty pieces.
+    spaced = tf.strings.regex_replace(texts, _OTHER_WHITESPACE_PATTERN, " ")
+    spaced = tf.strings.regex_replace(spaced, _KEEP_PATTERN, r" \0 ")
+    pieces = tf.strings.split(spaced, sep=" ")
+    return tf.ragged.boolean_mask(pieces, pieces != "")
 
 
 def split_words_with_offsets(

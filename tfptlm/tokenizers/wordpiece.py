@@ -199,8 +199,14 @@ class WordPieceTokenizer(tf.Module):
     def _word_pieces(self, words: tf.Tensor | tf.RaggedTensor) -> tf.RaggedTensor:
         """Normalized words -> their pieces; too-long words -> `unknown_token`."""
         flat = words.flat_values if isinstance(words, tf.RaggedTensor) else words
-        too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
-        flat = tf.where(too_long, self.unknown_token, flat)
+        # A word has at least as many bytes as characters: the characters are
+        # only counted (and the words copied) when some word has enough bytes.
+        limit = self.max_chars_per_word
+        flat = tf.cond(
+            tf.reduce_any(tf.strings.length(flat) > limit),
+            lambda: tf.where(tf.strings.length(flat, unit="UTF8_CHAR") > limit, self.unknown_token, flat),
+            lambda: flat,
+        )
         words = words.with_flat_values(flat) if isinstance(words, tf.RaggedTensor) else flat
         return self._wordpiece.tokenize(words)
 
