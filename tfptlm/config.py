@@ -114,7 +114,13 @@ class DataConfig:
 
 @dataclass
 class TrainingConfig:
-    """The optimizer, schedule, precision, XLA switch and checkpointing."""
+    """The optimizer, schedule, precision, XLA switch and checkpointing.
+
+    A checkpoint is written every ``checkpoint_every`` steps; re-running the
+    same command resumes from the newest one. ``seed`` makes a run repeatable
+    on the same machine; ``deterministic: true`` also turns on TensorFlow's op
+    determinism (slower; see ``tfptlm.training.reproducibility``).
+    """
 
     batch_size: int = 32
     steps: int = 1000
@@ -127,6 +133,7 @@ class TrainingConfig:
     checkpoint_every: int = 200
     eval_batches: int = 20
     seed: int = 0
+    deterministic: bool = False
 
 
 @dataclass
@@ -310,7 +317,12 @@ class FinetuneDataConfig:
 
 @dataclass
 class FinetuneTrainingConfig:
-    """The optimizer, schedule and switches of a fine-tuning run."""
+    """The optimizer, schedule and switches of a fine-tuning run.
+
+    A checkpoint is written after every epoch; re-running the same command
+    resumes from the newest one. ``seed`` and ``deterministic`` are as in
+    :class:`TrainingConfig`.
+    """
 
     epochs: int = 3
     max_steps: Optional[int] = None
@@ -325,6 +337,7 @@ class FinetuneTrainingConfig:
     jit_compile: Union[bool, str] = "auto"
     mixed_precision: str = "float32"
     seed: int = 0
+    deterministic: bool = False
 
 
 @dataclass
@@ -427,7 +440,10 @@ def load_config(
         key, sep, raw = override.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.steps=100")
-        value = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {override!r}: the value is not valid YAML: {error}") from None
         nested: Any = value
         for part in reversed(key.strip().split(".")):
             nested = {part: nested}

@@ -10,8 +10,10 @@ on packed documents), ``span_corruption`` (T5-style, for T5 or BART) or
 Everything lands in one output directory::
 
     config.yaml      the resolved config
+    run_info.json    package versions, git commit, seed and start step of every invocation
     tokenizer/       the tokenizer files + tokenizer.json
-    checkpoints/     step checkpoints (model, optimizer, step); re-running resumes here
+    checkpoints/     step checkpoints (model, optimizer, step, dropout seeds); re-running
+                     the same command resumes exactly here, data position included
     logs/            TensorBoard logs
     history.csv      training and held-out metrics every ``checkpoint_every`` steps
     metrics.json     final held-out metrics, steps and tokens per second
@@ -27,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -43,7 +44,6 @@ from tfptlm.config import (
     PretrainConfig,
     TokenizerConfig,
     dump_config,
-    load_config,
     tokenizer_type,
 )
 from tfptlm.data import (
@@ -72,7 +72,12 @@ from tfptlm.tasks.seq2seq_lm import Seq2SeqLM, decoder_start_id
 from tfptlm.tasks.xlnet_pretrainer import XLNetPretrainer
 from tfptlm.tokenizers import load_tokenizer, train_tokenizer
 from tfptlm.training.callbacks import CheckpointEveryEpoch, StopAtStep, ThroughputMeter
+from tfptlm.training.checkpoints import check_resumable, continue_stream, open_checkpoints, restore_newest
+from tfptlm.training.nan_guard import NaNGuard
 from tfptlm.training.optimizer import create_optimizer
+from tfptlm.training.output_dir import check_output_dir
+from tfptlm.training.reproducibility import seed_everything
+from tfptlm.training.run_records import record_run
 from tfptlm.training.runtime import resolve_jit_compile, set_precision
 
 #: Share of the training documents held out for evaluation when no eval files are given.
@@ -100,26 +105,6 @@ def load_corpora(config: PretrainConfig) -> tuple[list, list]:
         validate_for_nsp(train, data.train_files)
         validate_for_nsp(evaluation, data.eval_files or data.train_files)
     return train, evaluation
-
-
-def check_resumable(config: PretrainConfig, output_dir: Path) -> None:
-    """Refuses to resume checkpoints made with a different model or tokenizer config."""
-    previous = output_dir / "config.yaml"
-    if not (output_dir / "checkpoints" / "checkpoint").is_file() or not previous.is_file():
-        return
-    before = load_config(previous)
-    changed = [
-        f"{section}.{name}"
-        for section in ("model", "tokenizer")
-        for name, value in dataclasses.asdict(getattr(config, section)).items()
-        if dataclasses.asdict(getattr(before, section))[name] != value
-    ]
-    if changed:
-        raise ValueError(
-            f"{output_dir} holds checkpoints of a run with other settings "
-            f"({', '.join(changed)} differ from {previous}); use a new --output-dir "
-            "or the same settings to resume"
-        )
 
 
 def prepare_tokenizer(config: PretrainConfig, output_dir: Path):
@@ -322,15 +307,16 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
     Returns the final held-out metrics (also written to ``metrics.json``).
     """
     config.validate()
+    check_output_dir(output_dir)
     check_model_settings(config)
     output_dir = Path(output_dir)
     train_documents, eval_documents = load_corpora(config)
     output_dir.mkdir(parents=True, exist_ok=True)
-    check_resumable(config, output_dir)
+    check_resumable(config, output_dir, ("model", "tokenizer"))
     dump_config(config, output_dir / "config.yaml")
 
     training = config.training
-    keras.utils.set_random_seed(training.seed)
+    seed_everything(training.seed, training.deterministic)
     set_precision(training.mixed_precision)
     tokenizer = prepare_tokenizer(config, output_dir)
     pretrainer = build_pretrainer(config, tokenizer)
@@ -342,18 +328,19 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
         clip_norm=training.clip_norm,
     )
     optimizer.build(pretrainer.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, output_dir / "checkpoints", max_to_keep=3)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    # Resume: weights, optimizer, step and dropout seeds from the newest readable
+    # checkpoint, and the data stream from the batch after the last one trained on.
+    manager = open_checkpoints(output_dir / "checkpoints", pretrainer, optimizer)
+    restored = restore_newest(manager)
     start_step = int(optimizer.iterations.numpy())
-    if start_step:
-        print(f"Resuming from {manager.latest_checkpoint} (step {start_step})")
-
-    # A resumed run gets a new seed so that it does not replay the batches it saw.
+    if restored:
+        print(f"Resuming from {restored} (step {start_step}); the data pipeline first replays "
+              f"its {start_step} batches to continue where the run stopped")
+    record_run(output_dir, start_step, training.seed, training.deterministic)
     train_dataset, eval_dataset = make_datasets(
-        config, tokenizer, train_documents, eval_documents, seed=training.seed + start_step
+        config, tokenizer, train_documents, eval_documents, seed=training.seed
     )
+    train_dataset = continue_stream(train_dataset, start_step)
 
     jit_compile = resolve_jit_compile(training.jit_compile)
     pretrainer.compile(optimizer=optimizer, jit_compile=jit_compile)
@@ -369,6 +356,7 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
             validation_data=eval_dataset,
             shuffle=False,  # the dataset shuffles itself, every epoch
             callbacks=[
+                NaNGuard(output_dir / "checkpoints"),  # first: it raises before anything saves
                 StopAtStep(training.steps),
                 CheckpointEveryEpoch(manager),
                 throughput,

@@ -161,13 +161,11 @@ def load_hf_bert(directory: str | Path) -> tuple[BertBackbone, WordPieceTokenize
     the task heads are ignored). Every backbone weight must be present with
     the expected shape, else a ``ValueError`` names the tensor.
     """
-    from safetensors.numpy import load_file
-
     directory = check_hf_bert_folder(directory)
     settings = read_hf_bert_config(directory)
     _check_tokenizer_options(directory)
     weights_path = directory / "model.safetensors"
-    tensors = load_file(str(weights_path))
+    tensors = _read_safetensors(weights_path)
     prefix = "bert." if any(k.startswith("bert.") for k in tensors) else ""
 
     backbone = BertBackbone(**settings, name="bert_backbone")
@@ -182,8 +180,33 @@ def load_hf_bert(directory: str | Path) -> tuple[BertBackbone, WordPieceTokenize
                 f"{weights_path}: tensor {key!r} has shape {value.shape}, "
                 f"expected {tuple(variable.shape)}"
             )
+        if not np.isfinite(value).all():
+            raise ValueError(f"{weights_path}: tensor {key!r} holds NaN or infinite values")
         variable.assign(value)
-    return backbone, WordPieceTokenizer.load(directory)
+    tokenizer = WordPieceTokenizer.load(directory)
+    if tokenizer.vocabulary_size > settings["vocabulary_size"]:
+        raise ValueError(
+            f"{directory}: vocab.txt has {tokenizer.vocabulary_size} tokens but config.json's "
+            f"vocab_size (the word embeddings) is only {settings['vocabulary_size']}"
+        )
+    return backbone, tokenizer
+
+
+def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """All tensors of a safetensors file; a truncated or damaged header is a ``ValueError``.
+
+    The format has no checksum: damage inside the tensor data goes unnoticed
+    unless it makes a value NaN or infinite (checked by the caller).
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        raise ValueError(
+            f"{path} is not a readable safetensors file ({error}); it may be truncated or damaged"
+        ) from None
 
 
 def _is_previous_conversion(directory: Path) -> bool:

@@ -30,9 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfptlm.export import serving_functions
-from tfptlm.finetuning.backbones import TOKENIZER_DIR
+from tfptlm.finetuning.backbones import TOKENIZER_DIR, load_model_dir
 from tfptlm.finetuning.run import TASK_FILE, load_finetuned
-from tfptlm.tokenizers import load_tokenizer
 from tfptlm.tokenizers.wordpiece_files import VOCABULARY_FILE
 
 #: The MLM + NSP model in a ``tfptlm pretrain`` output directory.
@@ -139,7 +138,6 @@ def _write_archive(target: Path, trackables: list, endpoints: dict) -> None:
 def _export_fill_mask(model_dir: Path, output_dir: Path, version: int | None, check: bool) -> Path:
     """Exports a pretraining output's MLM head: ``[MASK]`` marks in, likely words out."""
     from tfptlm.config import MLM_OBJECTIVES, load_config
-    from tfptlm.models.loading import load_keras_model
 
     config = load_config(model_dir / "config.yaml")
     if config.objective not in MLM_OBJECTIVES:
@@ -147,8 +145,7 @@ def _export_fill_mask(model_dir: Path, output_dir: Path, version: int | None, ch
             f"{model_dir} holds a {config.objective} pretraining run, which has no masked-word "
             "head to serve; fine-tune it (tfptlm finetune) and export the fine-tuned model"
         )
-    pretrainer = load_keras_model(model_dir / PRETRAINER_FILE)
-    tokenizer = load_tokenizer(model_dir / TOKENIZER_DIR)
+    pretrainer, tokenizer = load_model_dir(model_dir, PRETRAINER_FILE)
     length = config.data.max_sequence_length
     table = serving_functions.vocabulary_table(tokenizer, model_dir / TOKENIZER_DIR / VOCABULARY_FILE)
     endpoints = serving_functions.fill_mask_endpoints(pretrainer, tokenizer, length, table)

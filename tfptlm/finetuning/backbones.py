@@ -24,15 +24,38 @@ TASK_FAMILIES = {"seq2seq": "bart", "causal_lm": "gpt"}
 
 def load_backbone_dir(path: str | Path) -> tuple[keras.Model, AnyTokenizer]:
     """Loads ``backbone.keras`` and ``tokenizer/`` from a pretraining or conversion output."""
-    path = Path(path)
-    missing = [name for name in (BACKBONE_FILE, TOKENIZER_DIR) if not (path / name).exists()]
+    return load_model_dir(
+        path, BACKBONE_FILE, "backbone.path must be a `tfptlm pretrain` or `tfptlm convert` output directory"
+    )
+
+
+def load_model_dir(directory: str | Path, model_file: str, hint: str = "") -> tuple[keras.Model, AnyTokenizer]:
+    """Loads ``model_file`` and ``tokenizer/`` from a tfptlm output directory, checked to fit together.
+
+    The model is loaded safely (`load_keras_model`). A missing file, or a
+    tokenizer with more tokens than the model has embeddings (its ids would
+    index past the embedding table), is an error naming the directory;
+    ``hint`` says what directory was expected.
+
+    Example:
+
+    >>> model, tokenizer = load_model_dir("runs/sst2", "model.keras")  # doctest: +SKIP
+    """
+    directory = Path(directory)
+    missing = [name for name in (model_file, TOKENIZER_DIR) if not (directory / name).exists()]
     if missing:
         raise FileNotFoundError(
-            f"backbone.path {path} has no {' or '.join(missing)}: give a `tfptlm pretrain` "
-            "output directory or a `tfptlm convert` output"
+            f"{directory} has no {' or '.join(missing)}" + (f": {hint}" if hint else "")
         )
-    backbone = load_keras_model(path / BACKBONE_FILE)
-    return backbone, load_tokenizer(path / TOKENIZER_DIR)
+    model = load_keras_model(directory / model_file)
+    tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
+    embeddings = getattr(getattr(model, "backbone", model), "vocabulary_size", None)
+    if embeddings is not None and tokenizer.vocabulary_size > embeddings:
+        raise ValueError(
+            f"{directory}: the tokenizer ({TOKENIZER_DIR}/) has {tokenizer.vocabulary_size} tokens "
+            f"but {model_file} has only {embeddings} token embeddings; they do not belong together"
+        )
+    return model, tokenizer
 
 
 def prepare_backbone(config: FinetuneConfig, texts: list[str]) -> tuple[keras.Model, AnyTokenizer]:

@@ -3,6 +3,8 @@
 A fine-tuned model directory holds::
 
     config.yaml          the resolved config
+    run_info.json        package versions, git commit, seed and start step of every invocation
+    checkpoints/         a checkpoint per epoch; re-running the same command resumes there
     task.json            the task and how its inputs are read and packed
     model.keras          the task model (backbone + head)
     tokenizer/           vocab.txt + tokenizer.json
@@ -33,17 +35,20 @@ from pathlib import Path
 import keras
 
 from tfptlm.config import ConfigError, FinetuneConfig, FinetuneDataConfig, dump_config
-from tfptlm.finetuning.backbones import TOKENIZER_DIR, prepare_backbone
+from tfptlm.finetuning.backbones import TOKENIZER_DIR, load_model_dir, prepare_backbone
 from tfptlm.finetuning.classification import ClassificationRecipe
 from tfptlm.finetuning.generative import CausalLMRecipe, Seq2SeqRecipe
 from tfptlm.finetuning.question_answering import QuestionAnsweringRecipe
 from tfptlm.data.data_errors import ReadResult
 from tfptlm.finetuning.recipe import Recipe, split_held_out
 from tfptlm.finetuning.token_classification import TokenClassificationRecipe
-from tfptlm.models.loading import load_keras_model
-from tfptlm.tokenizers import load_tokenizer
-from tfptlm.training.callbacks import StopAtStep, ThroughputMeter
+from tfptlm.training.callbacks import CheckpointEveryEpoch, StopAtStep, ThroughputMeter
+from tfptlm.training.checkpoints import check_resumable, continue_stream, open_checkpoints, restore_newest
+from tfptlm.training.nan_guard import NaNGuard
 from tfptlm.training.optimizer import create_optimizer
+from tfptlm.training.output_dir import check_output_dir
+from tfptlm.training.reproducibility import seed_everything
+from tfptlm.training.run_records import record_run
 from tfptlm.training.runtime import resolve_jit_compile, set_precision
 
 RECIPES: dict[str, Recipe] = {
@@ -66,6 +71,7 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
     Returns the metrics (also written to ``metrics.json``).
     """
     config.validate()
+    check_output_dir(output_dir)
     recipe = RECIPES[config.task]
     data = config.data
     if not data.train_file:
@@ -83,9 +89,10 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    check_resumable(config, output_dir, ("task", "backbone", "tokenizer"))
     dump_config(config, output_dir / "config.yaml")
     training = config.training
-    keras.utils.set_random_seed(training.seed)
+    seed_everything(training.seed, training.deterministic)
     set_precision(training.mixed_precision)
     backbone, tokenizer = prepare_backbone(config, recipe.texts(train))
     model = recipe.build(backbone, labels, config, tokenizer)
@@ -103,28 +110,44 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
         weight_decay=training.weight_decay,
         clip_norm=training.clip_norm,
     )
+    # Resume: weights, optimizer, step and dropout seeds from the newest readable
+    # checkpoint (one per epoch), and the data stream from the batch after the last one.
+    optimizer.build(model.trainable_variables)
+    manager = open_checkpoints(output_dir / "checkpoints", model, optimizer)
+    restored = restore_newest(manager)
+    start_step = int(optimizer.iterations.numpy())
+    if restored:
+        print(f"Resuming from {restored} (step {start_step} of {total_steps}); the data pipeline "
+              f"first replays its {start_step} batches to continue where the run stopped")
+    record_run(output_dir, start_step, training.seed, training.deterministic)
+    epoch_steps = min(steps_per_epoch, total_steps)
+
     jit_compile = resolve_jit_compile(training.jit_compile)
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
     throughput = ThroughputMeter(training.batch_size)
     started = time.perf_counter()
-    # Taggers and QA readers do not use the backbone's pooler; Keras would
-    # warn on every run that it gets no gradients.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Gradients do not exist for variables \[.*pool")
-        model.fit(
-            dataset.repeat(),
-            epochs=math.ceil(total_steps / steps_per_epoch),
-            steps_per_epoch=min(steps_per_epoch, total_steps),
-            class_weight=recipe.class_weight(model, train, training.class_weights),
-            shuffle=False,  # the dataset shuffles itself, every epoch
-            callbacks=[
-                StopAtStep(total_steps),
-                throughput,
-                keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
-                keras.callbacks.TensorBoard(str(output_dir / "logs"), write_graph=False),
-            ],
-            verbose=verbose,
-        )
+    if start_step < total_steps:  # else: a finished run re-run, nothing left to train
+        # Taggers and QA readers do not use the backbone's pooler; Keras would
+        # warn on every run that it gets no gradients.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Gradients do not exist for variables \[.*pool")
+            model.fit(
+                continue_stream(dataset.repeat(), start_step),
+                epochs=math.ceil(total_steps / steps_per_epoch),
+                initial_epoch=start_step // epoch_steps,
+                steps_per_epoch=epoch_steps,
+                class_weight=recipe.class_weight(model, train, training.class_weights),
+                shuffle=False,  # the dataset shuffles itself, every epoch
+                callbacks=[
+                    NaNGuard(output_dir / "checkpoints"),  # first: it raises before anything saves
+                    StopAtStep(total_steps),
+                    CheckpointEveryEpoch(manager),
+                    throughput,
+                    keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=start_step > 0),
+                    keras.callbacks.TensorBoard(str(output_dir / "logs"), write_graph=False),
+                ],
+                verbose=verbose,
+            )
     train_seconds = time.perf_counter() - started
 
     save_finetuned(model, tokenizer, recipe, data, output_dir)
@@ -135,6 +158,7 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
         eval_examples=len(evaluation.examples),
         skipped_rows={"train": train.skipped, "eval": evaluation.skipped},
         steps=int(optimizer.iterations.numpy()),
+        steps_this_run=int(optimizer.iterations.numpy()) - start_step,
         train_seconds=train_seconds,
         examples_per_second=throughput.tokens_per_second,
         **report,
@@ -166,8 +190,8 @@ def load_finetuned(model_dir: str | Path, data_overrides: dict | None = None):
     task = json.loads(task_file.read_text())
     data = FinetuneDataConfig(**{**task["data"], **(data_overrides or {})})
     recipe = RECIPES[task["task"]]
-    model = load_keras_model(model_dir / MODEL_FILE)
-    model.preprocessor = recipe.preprocessor(load_tokenizer(model_dir / TOKENIZER_DIR), data, model)
+    model, tokenizer = load_model_dir(model_dir, MODEL_FILE, "a `tfptlm finetune` output directory holds both")
+    model.preprocessor = recipe.preprocessor(tokenizer, data, model)
     model.recipe = recipe
     model.data_config = data
     return model

@@ -330,17 +330,15 @@ def load_generator(model_dir: str | Path) -> TextGenerator:
     ``tfptlm pretrain`` (clm, span_corruption, text_infilling) output directory."""
     from tfptlm.config import load_config
     from tfptlm.data.generation_inputs import CausalLMPreprocessor, Seq2SeqPreprocessor
+    from tfptlm.finetuning.backbones import load_model_dir
     from tfptlm.finetuning.run import TASK_FILE, load_finetuned
-    from tfptlm.models.loading import load_keras_model
-    from tfptlm.tokenizers import load_tokenizer
 
     model_dir = Path(model_dir)
     if (model_dir / TASK_FILE).is_file():
         model = load_finetuned(model_dir)
         preprocessor = model.preprocessor
     elif (model_dir / "pretrainer.keras").is_file():
-        model = load_keras_model(model_dir / "pretrainer.keras")
-        tokenizer = load_tokenizer(model_dir / "tokenizer")
+        model, tokenizer = load_model_dir(model_dir, "pretrainer.keras")
         data = load_config(model_dir / "config.yaml").data
         if hasattr(model, "decoder_start_id"):
             preprocessor = Seq2SeqPreprocessor(

@@ -9,24 +9,31 @@ import tensorflow as tf
 
 
 class CheckpointEveryEpoch(keras.callbacks.Callback):
-    """Saves a ``tf.train.CheckpointManager`` checkpoint after every (step-sized) epoch.
+    """Saves a ``tf.train.CheckpointManager`` checkpoint after every epoch and at the end.
 
-    Runs are fitted in epochs of ``checkpoint_every`` steps, so this writes a
-    checkpoint every ``checkpoint_every`` steps and once more when training
-    ends. The manager writes the files first and then atomically updates its
-    index, so a half-written checkpoint is never taken as the latest.
+    Pretraining fits epochs of ``checkpoint_every`` steps, so it checkpoints
+    every ``checkpoint_every`` steps; fine-tuning checkpoints every epoch. A
+    checkpoint is named by its step (``ckpt-200``) and each step is saved once.
+    See :mod:`tfptlm.training.checkpoints` for what a checkpoint holds and why a
+    half-written one is never taken as the latest.
     """
 
     def __init__(self, manager: tf.train.CheckpointManager):
         super().__init__()
         self.manager = manager
+        self._saved_step: int | None = None
+
+    def _step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
 
     def _save(self) -> None:
-        step = int(self.model.optimizer.iterations.numpy())
-        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(
-            f"-{step}"
-        ):
+        step = self._step()
+        if step != self._saved_step:
             self.manager.save(checkpoint_number=step)
+            self._saved_step = step
+
+    def on_train_begin(self, logs=None):
+        self._saved_step = self._step()  # the step a run starts at is on disk already (or is 0)
 
     def on_epoch_end(self, epoch, logs=None):
         self._save()
