@@ -1,0 +1,1 @@
+"""Tools that examine trained models: robustness, bias, explanations and memorization audits."""
