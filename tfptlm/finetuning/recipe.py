@@ -4,6 +4,12 @@ A recipe knows how to read a task's labelled files, build its model and
 preprocessor, turn examples into a `tf.data` pipeline, score a model on
 held-out examples, and answer raw inputs. `tfptlm.finetuning.run` drives
 any recipe the same way.
+
+Example:
+
+>>> from tfptlm.finetuning.run import RECIPES
+>>> recipe = RECIPES["text_classification"]
+>>> result = recipe.read("train.tsv", data_config, labels=None)      # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -51,6 +51,12 @@ class EncoderOutputs:
     A backbone defines ``_embed(inputs)`` (the embedded ``[B, T, H]`` sequence),
     ``_stacked_blocks()`` (the block called at each layer, in order), a
     ``pooler`` and optionally a ``final_layer_norm``.
+
+    Example:
+
+    >>> class MyEncoder(EncoderOutputs, keras.Model):   # doctest: +SKIP
+    ...     def call(self, inputs):
+    ...         return self.outputs_at_positions(inputs)
     """
 
     def outputs_at_positions(self, inputs: dict, output_positions: Any = None) -> dict:

@@ -32,6 +32,12 @@ class Task(keras.Model):
 
     Subclasses set ``self.backbone`` and return their other constructor
     arguments from ``task_config``; ``compile`` supplies their default losses.
+
+    Example:
+
+    >>> classifier = TextClassifier(backbone, label_names=["neg", "pos"])   # a Task subclass
+    >>> classifier.compile(optimizer="adam")                    # default loss and metrics
+    >>> classifier.save("classifier.keras")                      # doctest: +SKIP
     """
 
     def task_config(self) -> dict:

@@ -1,4 +1,12 @@
-"""Callbacks for long runs: step checkpoints, stopping at a step, throughput."""
+"""Callbacks for long runs: step checkpoints, stopping at a step, throughput.
+
+Example:
+
+>>> meter = ThroughputMeter(tokens_per_step=32 * 128)
+>>> model.fit(dataset, steps_per_epoch=200, epochs=10,                 # doctest: +SKIP
+...           callbacks=[StopAtStep(1000), CheckpointEveryEpoch(manager), meter])
+>>> meter.tokens_per_second                                           # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
