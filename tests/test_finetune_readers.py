@@ -14,11 +14,14 @@ from tfptlm.data.conll import (
     tags_to_spans,
 )
 from tfptlm.data.data_errors import DataFileError, ReadResult
+from tfptlm.config import FinetuneDataConfig
 from tfptlm.data.labeled_files import (
     LabeledText,
+    check_labels_known,
     infer_label_names,
     read_labeled_file,
 )
+from tfptlm.finetuning.classification import ClassificationRecipe
 from tfptlm.data.squad import read_squad
 
 
@@ -224,6 +227,21 @@ def test_infer_label_names_numeric_and_lexicographic():
     assert infer_label_names([data("10", "b", "2")]) == ["10", "2", "b"]
     with pytest.raises(ValueError):
         infer_label_names([data(None)])
+
+
+def test_eval_file_label_unseen_in_training_is_an_error_naming_the_line():
+    def data(file, *labels):
+        return ReadResult([LabeledText("t", None, label, f"{file}:{i + 2}") for i, label in enumerate(labels)])
+
+    train, dev = data("train.tsv", "neg", "pos", "neg"), data("dev.tsv", "pos", "neutral")
+    recipe = ClassificationRecipe()
+    with pytest.raises(DataFileError, match=r"dev.tsv:3: label 'neutral' .*data.label_names"):
+        recipe.label_names([train, dev], FinetuneDataConfig(train_file="train.tsv", eval_file="dev.tsv"))
+    # Listed labels, or a held-out share of the training file, make it a class.
+    listed = FinetuneDataConfig(eval_file="dev.tsv", label_names=["neg", "neutral", "pos"])
+    assert recipe.label_names([train, dev], listed) == ["neg", "neutral", "pos"]
+    assert recipe.label_names([train, dev], FinetuneDataConfig()) == ["neg", "neutral", "pos"]
+    check_labels_known(data("dev.tsv", "pos", None), ["neg", "pos"])  # unlabelled rows pass
 
 
 # ---------------------------------------------------------------- CoNLL

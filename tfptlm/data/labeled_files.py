@@ -429,3 +429,25 @@ def infer_label_names(datasets: Sequence[ReadResult]) -> list[str]:
     if all(_INTEGER.fullmatch(label) for label in labels):
         return sorted(labels, key=lambda label: (int(label), label))
     return sorted(labels)
+
+
+def check_labels_known(data: ReadResult, label_names: Sequence[str]) -> None:
+    """Raises `DataFileError` naming the first example whose label is not in ``label_names``.
+
+    Held-out files are checked against the labels learned from the training
+    file, so that a label the model never saw is not silently made a class.
+
+    Example:
+
+    >>> check_labels_known(ReadResult([LabeledText("a", None, "neutral", "dev.tsv:4")]), ["neg", "pos"])
+    Traceback (most recent call last):
+    ...
+    tfptlm.data.data_errors.DataFileError: dev.tsv:4: label 'neutral' is not in the training data's labels ['neg', 'pos']; list every label in data.label_names
+    """
+    known = set(label_names)
+    for example in data.examples:
+        if example.label is not None and example.label not in known:
+            raise DataFileError(
+                f"{example.source}: label {example.label!r} is not in the training data's labels "
+                f"{_list_names(list(label_names))}; list every label in data.label_names"
+            )

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfptlm.data.classification_inputs import TextClassificationPreprocessor
-from tfptlm.data.labeled_files import LabeledText, infer_label_names, read_labeled_file
+from tfptlm.data.labeled_files import LabeledText, check_labels_known, infer_label_names, read_labeled_file
 from tfptlm.data.data_errors import ReadResult
 from tfptlm.finetuning.recipe import Recipe, batched_by_length, shuffled
 from tfptlm.metrics import classification_metrics, save_confusion_matrix_png
@@ -37,7 +37,13 @@ class ClassificationRecipe(Recipe):
     def label_names(self, examples, data):
         if data.label_names:
             return list(data.label_names)
-        return infer_label_names(examples)
+        if not data.eval_file:  # the held-out share comes from the training file
+            return infer_label_names(examples)
+        train, *held_out = examples
+        names = infer_label_names([train])
+        for result in held_out:
+            check_labels_known(result, names)
+        return names
 
     def texts(self, examples):
         return [t for e in examples.examples for t in (e.text, e.text_pair) if t]
