@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,17 @@ def cli_commands() -> list[str]:
 def test_cli_examples_parse(command):
     build_parser().parse_args(shlex.split(command)[1:])
 
+
+
+def test_cli_reference_lists_every_command_and_option():
+    """`scripts/cli_reference.py` wrote the README's reference after the last change of options."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from cli_reference import END, START, commands
+
+    text = README.read_text(encoding="utf-8")
+    reference = text.split(START, 1)[1].split(END, 1)[0]
+    for name, parser in commands(build_parser()):
+        assert f"#### `{name}`" in reference, f"{name} is missing: run python scripts/cli_reference.py"
+        for action in parser._actions:
+            for option in action.option_strings:
+                assert option in reference, f"{name} {option} is missing: run python scripts/cli_reference.py"

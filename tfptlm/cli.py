@@ -3,16 +3,22 @@
     tfptlm quickstart [--output-dir DIR] [--steps N] [--finetune-steps N]
     tfptlm tokenizer train --files GLOB [GLOB ...] --vocab-size N --output DIR
                            [--type wordpiece|sentencepiece|byte_bpe]
+    tfptlm clean --input FILE_OR_GLOB [...] --output FILE [--report R.json] [--removed R.jsonl] [options]
     tfptlm pretrain --config FILE [--train-files GLOB ...] [--eval-files GLOB ...]
                     [--steps N] [--set key=value ...] --output-dir DIR
     tfptlm finetune --config FILE [--train-file F] [--eval-file F] [--set key=value ...]
                     --output-dir DIR
     tfptlm evaluate --model DIR --data FILE [--set data.key=value ...]
+    tfptlm evaluate --model DIR [--data FILE] --bias en|zh|TERMS.tsv [--output REPORT.json]
+    tfptlm evaluate --model DIR --data FILE --robustness [--robustness-rate R] [--robustness-words N]
+                    [--robustness-flips N] [--robustness-seed S] [--output REPORT.json]
     tfptlm predict --model DIR [TEXT ...] [--input FILE] [--output FILE.jsonl]
     tfptlm generate --model DIR --prompt TEXT [--prompt TEXT ...] [--strategy greedy|beam|top_k|top_p|random]
                     [--max-new-tokens N] [--num-beams N] [--top-k K] [--top-p P] [--temperature T]
     tfptlm convert --from hf DIR --output DIR
     tfptlm export --model DIR --format saved_model|tflite --output DIR [--max-new-tokens N]
+    tfptlm explain --model DIR TEXT [--text-pair T] [--target LABEL] [--steps N] [--output DIR]
+    tfptlm audit canaries --config FILE --output-dir DIR [--repetitions 1 4 16] [--candidates N] [--set ...]
 
 Bad input (a missing file, invalid UTF-8, an unknown config key...) stops the
 command with one line naming the file, line or key; set ``TFPTLM_DEBUG=1``
@@ -107,7 +113,24 @@ def _add_finetune_commands(subparsers) -> None:
 
     evaluate = subparsers.add_parser("evaluate", help="score a fine-tuned model on a labelled file")
     evaluate.add_argument("--model", required=True, help="a `tfptlm finetune` output directory")
-    evaluate.add_argument("--data", required=True, help="labelled file in the model's format")
+    evaluate.add_argument("--data", help="labelled file in the model's format (not needed for --bias on an MLM)")
+    evaluate.add_argument(
+        "--bias", metavar="TERMS",
+        help="bias report instead of metrics: identity-term file (en, zh or a path); a classifier "
+        "gets counterfactual swaps of the --data texts, a masked-LM pretraining folder a template probe",
+    )
+    evaluate.add_argument(
+        "--robustness", action="store_true",
+        help="classifiers: accuracy under character noise, embedding-neighbour word swaps and a "
+        "HotFlip attack, next to clean accuracy (JSON to --output, default MODEL/robustness.json)",
+    )
+    evaluate.add_argument("--robustness-rate", type=float, default=0.1, metavar="R",
+                          help="share of words hit by character noise (default 0.1)")
+    evaluate.add_argument("--robustness-words", type=int, default=2, metavar="N",
+                          help="words substituted per text (default 2)")
+    evaluate.add_argument("--robustness-flips", type=int, default=3, metavar="N",
+                          help="most HotFlip flips per text (default 3)")
+    evaluate.add_argument("--robustness-seed", type=int, default=0, metavar="S", help="seed of the noise")
     evaluate.add_argument("--output", help="also write the metrics to this JSON file")
     _add_set_option(evaluate, "override how the file is read, e.g. --set text_column=1")
 
@@ -148,6 +171,98 @@ def _add_export_command(subparsers) -> None:
     )
 
 
+def _add_explain_command(subparsers) -> None:
+    explain = subparsers.add_parser(
+        "explain", help="explain a classifier's prediction: integrated gradients and attention maps"
+    )
+    explain.add_argument("--model", required=True, help="a `tfptlm finetune` text classifier directory")
+    explain.add_argument("text", metavar="TEXT", help="the text to explain")
+    explain.add_argument("--text-pair", help="the second text, for a pair classifier")
+    explain.add_argument("--target", help="the label to explain (default: the predicted one)")
+    explain.add_argument("--steps", type=int, default=50, help="integration steps of integrated gradients")
+    explain.add_argument(
+        "--baseline", choices=["pad", "zeros"], default="pad",
+        help="baseline word vectors: [PAD]'s or zeros ([CLS]/[SEP], positions and segments stay)",
+    )
+    explain.add_argument(
+        "--score", choices=["probability", "logit"], default="probability",
+        help="what the attributions explain: the target's probability or its logit",
+    )
+    explain.add_argument(
+        "--output", default="explanations", help="folder for explanation.html, explanation.json and the PNGs"
+    )
+
+
+def _add_clean_command(subparsers) -> None:
+    """Options named like the fields of ``tfptlm.data.cleaning.CleaningConfig``; unset ones keep its defaults."""
+    clean = subparsers.add_parser(
+        "clean", help="clean a pretraining corpus: Unicode, control characters, markup, scripts, lengths, "
+        "exact and near duplicates (MinHash), with a report of every removal",
+    )
+    clean.add_argument("--input", nargs="+", required=True, metavar="FILE_OR_GLOB", help="corpus files or globs")
+    clean.add_argument("--output", required=True, metavar="FILE", help="the cleaned corpus, in the input's format")
+    clean.add_argument("--report", metavar="FILE", help="report JSON (default: OUTPUT.report.json)")
+    clean.add_argument("--removed", metavar="FILE",
+                       help="write every removed line/document with its text and reason (JSONL)")
+    clean.add_argument("--one-document-per-line", action="store_true", default=None,
+                       help="each line is a document (default: one sentence per line, blank line between documents)")
+    clean.add_argument("--normalization", choices=["NFKC", "NFC", "none"], help="Unicode form (default NFKC)")
+    clean.add_argument("--keep-control", dest="remove_control", action="store_false", default=None,
+                       help="keep control and format characters")
+    clean.add_argument("--keep-markup", dest="remove_markup", action="store_false", default=None,
+                       help="keep HTML tags, entities and wiki markup")
+    clean.add_argument("--remove-urls", action="store_true", default=None, help="remove http(s)://, www. addresses")
+    clean.add_argument("--keep-scripts", metavar="SCRIPTS",
+                       help="comma-separated scripts to keep, e.g. latin,han (default: all)")
+    clean.add_argument("--min-script-share", type=float, metavar="S",
+                       help="share of letters in those scripts (default 0.5)")
+    clean.add_argument("--script-unit", choices=["line", "document"],
+                       help="what the script filter drops (default line)")
+    for unit, unit_name in (("line", "lines"), ("doc", "documents")):
+        for measure, measure_name in (("chars", "characters"), ("words", "words; a Han/kana character is one")):
+            for bound, bound_name in (("min", "under"), ("max", "over")):
+                clean.add_argument(f"--{bound}-{unit}-{measure}", type=int, metavar="N",
+                                   help=f"drop {unit_name} {bound_name} N {measure_name}")
+    clean.add_argument("--no-exact-dedup", dest="exact_dedup", action="store_false", default=None,
+                       help="keep exact duplicate documents")
+    clean.add_argument("--no-near-dedup", dest="near_dedup", action="store_false", default=None,
+                       help="keep near-duplicate documents (no MinHash, no datasketch needed)")
+    clean.add_argument("--shingle", choices=["auto", "word", "char"],
+                       help="near-duplicate shingles (default auto: characters for Chinese/Japanese)")
+    clean.add_argument("--word-ngram", type=int, metavar="N", help="words per shingle (default 5)")
+    clean.add_argument("--char-ngram", type=int, metavar="N", help="characters per shingle (default 5)")
+    clean.add_argument("--threshold", type=float, metavar="J",
+                       help="estimated Jaccard similarity of a near duplicate (default 0.8)")
+    clean.add_argument("--num-perm", type=int, metavar="N", help="MinHash permutations (default 128)")
+    clean.add_argument("--seed", type=int, help="MinHash seed (default 1)")
+    clean.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_audit_command(subparsers) -> None:
+    audit = subparsers.add_parser("audit", help="memorization audits of a pretraining run")
+    canaries = audit.add_subparsers(dest="audit", required=True).add_parser(
+        "canaries", help="insert random canaries into the corpus, pretrain (causal LM), report their exposure")
+    canaries.add_argument("--config", required=True, help="a pretraining config (objective clm)")
+    canaries.add_argument("--output-dir", required=True)
+    canaries.add_argument("--repetitions", type=int, nargs="+", default=[1, 4, 16],
+                          help="one canary per value, inserted that many times")
+    canaries.add_argument("--candidates", type=int, default=1000, help="|R|: the canary + random others")
+    canaries.add_argument("--digits", type=int, default=6)
+    canaries.add_argument("--prefix", default="my secret number is")
+    canaries.add_argument("--seed", type=int, default=0)
+    _add_set_option(canaries)
+
+
+def _audit(args) -> None:
+    from tfptlm.analysis.canaries import format_table, run_canary_audit
+    from tfptlm.config import load_config
+
+    report = run_canary_audit(load_config(args.config, args.overrides), args.output_dir, args.repetitions,
+                              args.candidates, args.digits, args.prefix, args.seed)
+    print(format_table(report))
+    print(f"Report: {Path(args.output_dir) / 'canaries.json'}")
+
+
 def _add_set_option(parser, help_text: str = "override a config value, e.g. --set training.epochs=2") -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help_text
@@ -155,16 +270,26 @@ def _add_set_option(parser, help_text: str = "override a config value, e.g. --se
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``tfptlm`` argument parser, one sub-command per job.
+
+    Example:
+
+    >>> build_parser().parse_args(["export", "--model", "runs/sst2", "--format", "tflite", "--output", "out"]).command
+    'export'
+    """
     parser = argparse.ArgumentParser(
         prog="tfptlm", description="Pretrain and fine-tune Transformer language models."
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_quickstart_command(subparsers)
     _add_tokenizer_commands(subparsers)
+    _add_clean_command(subparsers)
     _add_pretrain_command(subparsers)
     _add_finetune_commands(subparsers)
     _add_generate_command(subparsers)
     _add_export_command(subparsers)
+    _add_explain_command(subparsers)
+    _add_audit_command(subparsers)
     return parser
 
 
@@ -264,7 +389,33 @@ def _evaluate(args) -> None:
 
     from tfptlm.finetuning import evaluate_file, load_finetuned
 
+    if args.bias and args.robustness:
+        raise ValueError("--bias and --robustness are separate reports; run one at a time")
+    if args.bias:
+        from tfptlm.analysis.bias_report import bias_report, format_bias_report
+
+        report = bias_report(args.model, args.bias, args.data, _data_overrides(args.overrides))
+        print(format_bias_report(report))
+        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        else:
+            print(text)
+        return
+    if not args.data:
+        raise ValueError("--data FILE is required")
     model = load_finetuned(args.model, _data_overrides(args.overrides))
+    if args.robustness:
+        from tfptlm.analysis.robustness import RobustnessSettings, evaluate_robustness_file, format_robustness
+
+        settings = RobustnessSettings(args.robustness_rate, args.robustness_words, args.robustness_flips,
+                                      args.robustness_seed)
+        report = evaluate_robustness_file(model, args.data, settings, log=print)
+        output = Path(args.output or Path(args.model) / "robustness.json")
+        output.write_text(json.dumps(report, indent=2) + "\n")
+        print(format_robustness(report))
+        print(f"Wrote {output}")
+        return
     metrics = evaluate_file(model, args.data)
     if args.output:
         Path(args.output).write_text(json.dumps(metrics, indent=2) + "\n")
@@ -312,6 +463,35 @@ def _export(args) -> None:
     print(f"Exported {args.model} to {path}; it answers raw strings like the Keras model")
 
 
+def _explain(args) -> None:
+    from tfptlm.analysis.explain_report import explain_model_dir, format_explanation
+
+    explanation, paths = explain_model_dir(
+        args.model, args.text, args.text_pair, args.target, args.steps, args.output, args.baseline, args.score
+    )
+    print(format_explanation(explanation))
+    print(f"Wrote {paths[-1]} ({len(paths)} files in {args.output})")
+
+
+def _clean(args) -> None:
+    import dataclasses
+
+    from tfptlm.data.cleaning import CleaningConfig, clean_corpus
+
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(CleaningConfig)
+               if getattr(args, f.name, None) is not None}
+    if args.keep_scripts is not None:
+        options["keep_scripts"] = tuple(args.keep_scripts.split(","))
+    report_path = args.report or f"{args.output}.report.json"
+    try:
+        report = clean_corpus(args.input, args.output, CleaningConfig(**options), report_path, args.removed,
+                              show_progress=not args.no_progress)
+    except ImportError as error:  # datasketch missing: say how to install it, in one line
+        raise ValueError(str(error)) from None
+    print(report.summary())
+    print(f"Wrote {args.output}, the report {report_path}" + (f" and {args.removed}" if args.removed else ""))
+
+
 def _quickstart(args) -> None:
     from tfptlm.quickstart import run_quickstart
 
@@ -323,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
         "tokenizer": _tokenizer_train,
+        "clean": _clean,
         "pretrain": _pretrain,
         "quickstart": _quickstart,
         "finetune": _finetune,
@@ -331,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         "convert": _convert,
         "generate": _generate,
         "export": _export,
+        "explain": _explain,
+        "audit": _audit,
     }
     try:
         handlers[args.command](args)

@@ -113,6 +113,26 @@ class DataConfig:
 
 
 @dataclass
+class PrivacyConfig:
+    """Differentially private training with DP-SGD (``tfptlm.training.privacy``).
+
+    Off unless ``enabled``. Each example's gradient is clipped to the L2 norm
+    ``l2_norm_clip``, and Gaussian noise of ``noise_multiplier`` x
+    ``l2_norm_clip`` is added to each batch's sum. Give ``noise_multiplier``, or
+    ``target_epsilon`` to have it solved for the run's steps. ``delta``: the
+    epsilon is reported for this delta (keep it well below 1/N). ``accountant``:
+    ``rdp`` or ``pld`` (dp-accounting). ``training.clip_norm`` is not used then.
+    """
+
+    enabled: bool = False
+    l2_norm_clip: float = 1.0
+    noise_multiplier: Optional[float] = None
+    target_epsilon: Optional[float] = None
+    delta: float = 1e-5
+    accountant: str = "rdp"
+
+
+@dataclass
 class TrainingConfig:
     """The optimizer, schedule, precision, XLA switch and checkpointing.
 
@@ -134,6 +154,10 @@ class TrainingConfig:
     eval_batches: int = 20
     seed: int = 0
     deterministic: bool = False
+    # none | mirrored | multi_worker | tpu (tfptlm.training.distribution); batch_size stays global
+    distribution: str = "none"
+    tpu: Optional[str] = None  # the TPU's name or grpc:// address (TPUClusterResolver)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)  # DP-SGD, causal LM (clm) only
 
 
 @dataclass
@@ -157,6 +181,7 @@ class PretrainConfig:
             )
         _check_choice("tokenizer.type", self.tokenizer.type, TOKENIZER_TYPES)
         _check_switches(self.training)
+        _check_privacy(self.training, "objective", self.objective, PRIVACY_OBJECTIVES)
         _check_masking(self.data)
         _check_choice("model.parameter_sharing", self.model.parameter_sharing, PARAMETER_SHARING)
         if (self.model.hub_class or self.model.hub_preset) and self.objective not in MLM_OBJECTIVES:
@@ -286,6 +311,10 @@ class FinetuneDataConfig:
     ``max_eval_generations`` caps the held-out examples decoded (greedy) for
     BLEU/ROUGE/pass share; ``language`` (``en``, ``zh``...; null guesses)
     picks the BLEU and ROUGE tokenization.
+
+    ``counterfactual_augmentation`` (classification): an identity-term file
+    (``en``, ``zh`` or a path; see `tfptlm.analysis.identity_terms`); every
+    training text with its terms gets swapped copies with the same label.
     """
 
     train_file: Optional[str] = None
@@ -313,6 +342,24 @@ class FinetuneDataConfig:
     target_length: int = 64
     max_eval_generations: int = 200
     language: Optional[str] = None
+    counterfactual_augmentation: Optional[str] = None
+
+
+@dataclass
+class AdversarialConfig:
+    """Adversarial fine-tuning on perturbed word embeddings (``tfptlm.training.adversarial``).
+
+    ``method``: ``none``, ``fgm`` (one step of size ``epsilon``), ``pgd``
+    (``steps`` steps of size ``alpha`` kept in the ``epsilon`` ball) or
+    ``freelb`` (the same steps, the gradients of all of them averaged). The
+    weights train on clean loss + ``weight`` x adversarial loss.
+    """
+
+    method: str = "none"
+    epsilon: float = 1.0
+    alpha: float = 0.3
+    steps: int = 3
+    weight: float = 1.0
 
 
 @dataclass
@@ -338,6 +385,10 @@ class FinetuneTrainingConfig:
     mixed_precision: str = "float32"
     seed: int = 0
     deterministic: bool = False
+    distribution: str = "none"  # as in TrainingConfig
+    tpu: Optional[str] = None
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
 
 @dataclass
@@ -357,6 +408,8 @@ class FinetuneConfig:
         _check_switches(self.training)
         if isinstance(self.training.class_weights, str):
             _check_choice("training.class_weights", self.training.class_weights, ("balanced",))
+        if self.data.counterfactual_augmentation and self.task != "text_classification":
+            raise ConfigError(f"data.counterfactual_augmentation is for text_classification, not {self.task}")
         positive = {
             "training.epochs": self.training.epochs,
             "training.batch_size": self.training.batch_size,
@@ -378,6 +431,72 @@ class FinetuneConfig:
         }.items():
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"{key} must be in [0, 1), got {value}")
+        _check_adversarial(self)
+        _check_privacy(self.training, "task", self.task, PRIVACY_TASKS)
+
+
+#: ``training.adversarial.method`` values, and the tasks that can be trained adversarially.
+ADVERSARIAL_METHODS = ("none", "fgm", "pgd", "freelb")
+ADVERSARIAL_TASKS = ("text_classification",)
+
+
+def _check_adversarial(config: "FinetuneConfig") -> None:
+    adversarial = config.training.adversarial
+    _check_choice("training.adversarial.method", adversarial.method, ADVERSARIAL_METHODS)
+    _check_positive({
+        "training.adversarial.epsilon": adversarial.epsilon,
+        "training.adversarial.alpha": adversarial.alpha,
+        "training.adversarial.steps": adversarial.steps,
+    })
+    if adversarial.weight < 0:
+        raise ConfigError(f"training.adversarial.weight must be >= 0, got {adversarial.weight}")
+    if adversarial.method == "none":
+        return
+    if config.task not in ADVERSARIAL_TASKS:
+        raise ConfigError(
+            f"training.adversarial.method {adversarial.method} is for "
+            f"{', '.join(ADVERSARIAL_TASKS)}, not {config.task}; set it to none"
+        )
+    if getattr(config.training, "distribution", "none") != "none":
+        raise ConfigError(
+            f"training.adversarial runs on one device; it does not support training.distribution "
+            f"{config.training.distribution} (the perturbed embedding matrix would differ between replicas)"
+        )
+    if getattr(getattr(config.training, "privacy", None), "enabled", False):
+        raise ConfigError(
+            "training.adversarial and training.privacy cannot be combined (DP-SGD needs its own "
+            "per-example gradients); set training.adversarial.method: none or turn privacy off"
+        )
+
+
+#: The fine-tuning tasks and pretraining objectives that DP-SGD supports: one
+#: training element (row, or packed token block) is one privacy unit.
+PRIVACY_TASKS = ("text_classification", "token_classification", "causal_lm")
+PRIVACY_OBJECTIVES = ("clm",)
+
+
+def _check_privacy(training, kind: str, value: str, supported: tuple) -> None:
+    """``training.privacy``: ranges, one noise setting, and what it can be combined with."""
+    privacy = training.privacy
+    _check_choice("training.privacy.accountant", privacy.accountant, ("rdp", "pld"))
+    _check_positive({"training.privacy.l2_norm_clip": privacy.l2_norm_clip})
+    if not 0.0 < privacy.delta < 1.0:
+        raise ConfigError(f"training.privacy.delta must be in (0, 1), got {privacy.delta}")
+    for key in ("noise_multiplier", "target_epsilon"):
+        if getattr(privacy, key) is not None:
+            _check_positive({f"training.privacy.{key}": getattr(privacy, key)})
+    if not privacy.enabled:
+        return
+    if (privacy.noise_multiplier is None) == (privacy.target_epsilon is None):
+        raise ConfigError("training.privacy needs exactly one of noise_multiplier and target_epsilon")
+    if value not in supported:
+        raise ConfigError(f"training.privacy supports {kind} {', '.join(supported)}, not {value}")
+    if training.mixed_precision == "mixed_float16":
+        raise ConfigError("training.privacy does not support mixed_float16 (loss scaling would act on "
+                          "the per-example gradients before clipping); use float32 or mixed_bfloat16")
+    if training.distribution != "none":
+        raise ConfigError("training.privacy runs on one device (training.distribution: none); each "
+                          "replica would add its own noise")
 
 
 #: The tasks ``tfptlm finetune`` trains.
@@ -388,6 +507,10 @@ FINETUNE_TASKS = (
     "seq2seq",
     "causal_lm",
 )
+
+
+#: The values of ``training.distribution`` (see tfptlm.training.distribution).
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker", "tpu")
 
 
 def _check_switches(training) -> None:
@@ -401,6 +524,12 @@ def _check_switches(training) -> None:
         raise ConfigError(
             f"training.jit_compile must be auto, true or false, got {training.jit_compile!r}"
         )
+    _check_choice("training.distribution", training.distribution, DISTRIBUTIONS)
+    if training.tpu is not None and not isinstance(training.tpu, str):
+        raise ConfigError(f"training.tpu must be a TPU name or grpc:// address, got {training.tpu!r}")
+    if training.tpu and training.distribution != "tpu":
+        raise ConfigError(f"training.tpu is set ({training.tpu!r}) but training.distribution is "
+                          f"{training.distribution!r}, not tpu")
 
 
 def _check_positive(values: dict) -> None:

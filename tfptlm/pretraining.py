@@ -73,12 +73,16 @@ from tfptlm.tasks.xlnet_pretrainer import XLNetPretrainer
 from tfptlm.tokenizers import load_tokenizer, train_tokenizer
 from tfptlm.training.callbacks import CheckpointEveryEpoch, StopAtStep, ThroughputMeter
 from tfptlm.training.checkpoints import check_resumable, continue_stream, open_checkpoints, restore_newest
+from tfptlm.training.distribution import (
+    check_same_start, jit_compile_for_strategy, outside_strategy, run_distributed, shard_by_data,
+)
 from tfptlm.training.nan_guard import NaNGuard
 from tfptlm.training.optimizer import create_optimizer
 from tfptlm.training.output_dir import check_output_dir
 from tfptlm.training.reproducibility import seed_everything
 from tfptlm.training.run_records import record_run
-from tfptlm.training.runtime import resolve_jit_compile, set_precision
+from tfptlm.training.runtime import set_precision
+from tfptlm.training.privacy import count_examples, plan_privacy
 
 #: Share of the training documents held out for evaluation when no eval files are given.
 HELD_OUT_SHARE = 0.05
@@ -304,9 +308,16 @@ def frequency_baseline(dataset: tf.data.Dataset) -> float:
 def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int = 1) -> dict:
     """Pretrains the configured model with its objective; resumes from ``output_dir`` if it has checkpoints.
 
-    Returns the final held-out metrics (also written to ``metrics.json``).
+    Returns the final held-out metrics (also written to ``metrics.json``). With
+    ``training.distribution`` it runs on this worker's share of the devices or
+    machines (:mod:`tfptlm.training.distribution`); only the chief writes ``output_dir``.
     """
     config.validate()
+    return run_distributed(config.training, output_dir, lambda out: _pretrain(config, out, Path(output_dir), verbose))
+
+
+def _pretrain(config: PretrainConfig, output_dir: Path, shared_dir: Path, verbose: int) -> dict:
+    """:func:`run_pretraining` on one worker: writes ``output_dir``, resumes from ``shared_dir`` (the chief's)."""
     check_output_dir(output_dir)
     check_model_settings(config)
     output_dir = Path(output_dir)
@@ -325,14 +336,15 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
         total_steps=training.steps,
         warmup_steps=int(training.steps * training.warmup_ratio),
         weight_decay=training.weight_decay,
-        clip_norm=training.clip_norm,
+        clip_norm=None if training.privacy.enabled else training.clip_norm,  # DP clips per example
     )
     optimizer.build(pretrainer.trainable_variables)
     # Resume: weights, optimizer, step and dropout seeds from the newest readable
     # checkpoint, and the data stream from the batch after the last one trained on.
     manager = open_checkpoints(output_dir / "checkpoints", pretrainer, optimizer)
-    restored = restore_newest(manager)
+    restored = restore_newest(manager, shared_dir / "checkpoints")
     start_step = int(optimizer.iterations.numpy())
+    check_same_start(start_step, shared_dir / "checkpoints")
     if restored:
         print(f"Resuming from {restored} (step {start_step}); the data pipeline first replays "
               f"its {start_step} batches to continue where the run stopped")
@@ -340,15 +352,21 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
     train_dataset, eval_dataset = make_datasets(
         config, tokenizer, train_documents, eval_documents, seed=training.seed
     )
-    train_dataset = continue_stream(train_dataset, start_step)
+    train_dataset, eval_dataset = shard_by_data(continue_stream(train_dataset, start_step)), shard_by_data(eval_dataset)
 
-    jit_compile = resolve_jit_compile(training.jit_compile)
-    pretrainer.compile(optimizer=optimizer, jit_compile=jit_compile)
+    jit_compile = jit_compile_for_strategy(training.jit_compile)
+    privacy = None
+    if training.privacy.enabled:  # DP-SGD (clm only): one privacy unit = one packed block
+        blocks = make_clm_dataset(train_documents, tokenizer, config.data.max_sequence_length,
+                                  training.batch_size, shuffle=False, repeat=False, drop_remainder=False)
+        privacy = plan_privacy(training.privacy, count_examples(blocks), training.batch_size, training.steps)
+    fitted = privacy.trainer(pretrainer) if privacy else pretrainer
+    fitted.compile(optimizer=optimizer, jit_compile=jit_compile)
     steps_per_epoch = min(training.checkpoint_every, training.steps)
     throughput = ThroughputMeter(training.batch_size * config.data.max_sequence_length)
     started = time.perf_counter()
     if start_step < training.steps:
-        pretrainer.fit(
+        fitted.fit(
             train_dataset,
             epochs=math.ceil(training.steps / steps_per_epoch),
             initial_epoch=start_step // steps_per_epoch,
@@ -367,7 +385,8 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
         )
     train_seconds = time.perf_counter() - started
 
-    results = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
+    with outside_strategy(pretrainer):  # exact held-out scores, the same on every worker
+        results = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
     metrics = {name: float(value) for name, value in results.items()}
     if config.objective in SENTENCE_OBJECTIVES:
         metrics["mlm_frequency_baseline"] = frequency_baseline(eval_dataset)
@@ -384,6 +403,7 @@ def run_pretraining(config: PretrainConfig, output_dir: str | Path, verbose: int
         vocabulary_size=tokenizer.vocabulary_size,
         train_documents=len(train_documents),
         eval_documents=len(eval_documents),
+        **(privacy.report(int(optimizer.iterations.numpy())) if privacy else {}),
     )
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     pretrainer.save(output_dir / "pretrainer.keras")

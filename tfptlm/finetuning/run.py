@@ -34,6 +34,7 @@ from pathlib import Path
 
 import keras
 
+from tfptlm.analysis.bias import augment_with_counterfactuals
 from tfptlm.config import ConfigError, FinetuneConfig, FinetuneDataConfig, dump_config
 from tfptlm.finetuning.backbones import TOKENIZER_DIR, load_model_dir, prepare_backbone
 from tfptlm.finetuning.classification import ClassificationRecipe
@@ -44,12 +45,17 @@ from tfptlm.finetuning.recipe import Recipe, split_held_out
 from tfptlm.finetuning.token_classification import TokenClassificationRecipe
 from tfptlm.training.callbacks import CheckpointEveryEpoch, StopAtStep, ThroughputMeter
 from tfptlm.training.checkpoints import check_resumable, continue_stream, open_checkpoints, restore_newest
+from tfptlm.training.distribution import (
+    check_same_start, jit_compile_for_strategy, outside_strategy, run_distributed, shard_by_data,
+)
+from tfptlm.training.adversarial import adversarial_trainer
+from tfptlm.training.privacy import plan_privacy
 from tfptlm.training.nan_guard import NaNGuard
 from tfptlm.training.optimizer import create_optimizer
 from tfptlm.training.output_dir import check_output_dir
 from tfptlm.training.reproducibility import seed_everything
 from tfptlm.training.run_records import record_run
-from tfptlm.training.runtime import resolve_jit_compile, set_precision
+from tfptlm.training.runtime import set_precision
 
 RECIPES: dict[str, Recipe] = {
     recipe.task: recipe
@@ -68,9 +74,16 @@ TASK_FILE = "task.json"
 def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int = 1) -> dict:
     """Fine-tunes as configured, scores the held-out examples and saves the model.
 
-    Returns the metrics (also written to ``metrics.json``).
+    Returns the metrics (also written to ``metrics.json``). With
+    ``training.distribution`` it runs on this worker's share of the devices or
+    machines (:mod:`tfptlm.training.distribution`); only the chief writes ``output_dir``.
     """
     config.validate()
+    return run_distributed(config.training, output_dir, lambda out: _finetune(config, out, Path(output_dir), verbose))
+
+
+def _finetune(config: FinetuneConfig, output_dir: Path, shared_dir: Path, verbose: int) -> dict:
+    """:func:`run_finetuning` on one worker: writes ``output_dir``, resumes from ``shared_dir`` (the chief's)."""
     check_output_dir(output_dir)
     recipe = RECIPES[config.task]
     data = config.data
@@ -83,6 +96,7 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
     if evaluation is None:
         train, evaluation = split_held_out(train, data.eval_share, config.training.seed)
     labels = recipe.label_names([train, evaluation], data)
+    train, augmentation = augment_with_counterfactuals(train, data.counterfactual_augmentation)
     for name, examples in (("training", train), ("evaluation", evaluation)):
         if examples.skipped:
             print(f"Skipped {examples.skipped} bad {name} row(s), e.g. {examples.skipped_examples[0]}")
@@ -108,22 +122,26 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
         total_steps=max(total_steps, 1),
         warmup_steps=int(total_steps * training.warmup_ratio),
         weight_decay=training.weight_decay,
-        clip_norm=training.clip_norm,
+        clip_norm=None if training.privacy.enabled else training.clip_norm,  # DP clips per example
     )
+    privacy = plan_privacy(training.privacy, count, training.batch_size, total_steps)
     # Resume: weights, optimizer, step and dropout seeds from the newest readable
     # checkpoint (one per epoch), and the data stream from the batch after the last one.
     optimizer.build(model.trainable_variables)
     manager = open_checkpoints(output_dir / "checkpoints", model, optimizer)
-    restored = restore_newest(manager)
+    restored = restore_newest(manager, shared_dir / "checkpoints")
     start_step = int(optimizer.iterations.numpy())
+    check_same_start(start_step, shared_dir / "checkpoints")
     if restored:
         print(f"Resuming from {restored} (step {start_step} of {total_steps}); the data pipeline "
               f"first replays its {start_step} batches to continue where the run stopped")
     record_run(output_dir, start_step, training.seed, training.deterministic)
     epoch_steps = min(steps_per_epoch, total_steps)
 
-    jit_compile = resolve_jit_compile(training.jit_compile)
-    model.compile(optimizer=optimizer, jit_compile=jit_compile)
+    jit_compile = jit_compile_for_strategy(training.jit_compile)
+    # The model itself, or a trainer that also fits it on perturbed word embeddings.
+    fitted = privacy.trainer(model) if privacy else adversarial_trainer(model, training.adversarial)
+    fitted.compile(optimizer=optimizer, jit_compile=jit_compile)
     throughput = ThroughputMeter(training.batch_size)
     started = time.perf_counter()
     if start_step < total_steps:  # else: a finished run re-run, nothing left to train
@@ -131,8 +149,8 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
         # warn on every run that it gets no gradients.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Gradients do not exist for variables \[.*pool")
-            model.fit(
-                continue_stream(dataset.repeat(), start_step),
+            fitted.fit(
+                shard_by_data(continue_stream(dataset.repeat(), start_step)),
                 epochs=math.ceil(total_steps / steps_per_epoch),
                 initial_epoch=start_step // epoch_steps,
                 steps_per_epoch=epoch_steps,
@@ -151,7 +169,8 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
     train_seconds = time.perf_counter() - started
 
     save_finetuned(model, tokenizer, recipe, data, output_dir)
-    metrics = recipe.evaluate(model, evaluation, data, training.eval_batch_size, output_dir)
+    with outside_strategy(model):  # exact held-out scores, the same on every worker
+        metrics = recipe.evaluate(model, evaluation, data, training.eval_batch_size, output_dir)
     metrics.update(
         task=config.task,
         train_examples=len(train.examples),
@@ -162,7 +181,11 @@ def run_finetuning(config: FinetuneConfig, output_dir: str | Path, verbose: int 
         train_seconds=train_seconds,
         examples_per_second=throughput.tokens_per_second,
         **report,
+        **augmentation,
+        **(privacy.report(int(optimizer.iterations.numpy())) if privacy else {}),
     )
+    if privacy:
+        print(f"Privacy: epsilon {metrics['privacy_epsilon']:.3f} at delta {privacy.delta:g}")
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 

@@ -55,8 +55,12 @@ def open_checkpoints(
     return tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=max_to_keep)
 
 
-def restore_newest(manager: tf.train.CheckpointManager) -> str | None:
+def restore_newest(manager: tf.train.CheckpointManager, directory: str | Path | None = None) -> str | None:
     """Loads the newest readable checkpoint of ``manager``; returns its path (None: none).
+
+    ``directory``: read the checkpoints there instead of in the manager's own
+    directory (a non-chief worker of a multi-worker run reads the chief's and
+    saves to a directory of its own); nothing there is deleted.
 
     Checkpoints are tried newest first (those the manager lists, else the
     ``ckpt-*.index`` files of its directory when its ``checkpoint`` list is
@@ -68,9 +72,12 @@ def restore_newest(manager: tf.train.CheckpointManager) -> str | None:
         CheckpointError: checkpoints exist but none can be read, or one does
             not fit the model (another model config).
     """
+    if directory is not None and Path(directory) != Path(manager.directory):
+        manager = tf.train.CheckpointManager(manager.checkpoint, str(directory), max_to_keep=None)
+    else:
+        for partial in Path(manager.directory).glob("ckpt-*_temp"):
+            shutil.rmtree(partial, ignore_errors=True)
     directory = Path(manager.directory)
-    for partial in directory.glob("ckpt-*_temp"):
-        shutil.rmtree(partial, ignore_errors=True)
     candidates = list(reversed(manager.checkpoints))
     if not candidates:
         candidates = _checkpoint_files(directory)
