@@ -17,6 +17,7 @@ Writes ``benchmarks/results/canaries.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from tfptlm.analysis.canaries import format_table, run_canary_audit
@@ -61,6 +62,7 @@ def main(argv=None) -> None:
     runs = {}
     for name, private in (("plain", False), ("dp", True)):
         out = args.work_dir / name
+        shutil.rmtree(out, ignore_errors=True)  # a fresh run, never a resumed one
         report = run_canary_audit(config_for(corpus, args, private), out, args.repetitions, args.candidates,
                                   seed=0, verbose=2)
         clock.log(f"{name}:\n{format_table(report)}")
@@ -79,7 +81,7 @@ def main(argv=None) -> None:
         body.append(f"| {plain['repetitions']} | {fmt(plain['exposure'], 2)} | {fmt(dp['exposure'], 2)} | "
                      f"{plain['rank']} | {dp['rank']} |")
     body += ["", "Training: " + "; ".join(
-        f"{name}: " + ", ".join(f"{k} {fmt(v, 3)}" for k, v in run["training"].items())
+        f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in run["training"].items())
         for name, run in runs.items())]
     write_report("canaries", "Canary exposure with and without DP-SGD", {"settings": {
         k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "runs": runs}, body, clock)

@@ -113,6 +113,19 @@ def test_a_private_step_applies_the_noisy_mean_of_the_clipped_gradients():
     assert set(logs) >= {"loss", "accuracy", "clipped_share"}
 
 
+def test_without_the_backbone_only_the_head_moves():
+    model = tiny_classifier()
+    trainer = PrivateTrainer(model, l2_norm_clip=1.0, noise_multiplier=1.0, noise_key=5, train_backbone=False)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1))
+    backbone = [v.numpy() for v in model.backbone.trainable_variables]
+    head = [v.numpy() for v in model.output_dense.trainable_variables]
+    trainer.train_on_batch(*batch())
+    for old, new in zip(backbone, model.backbone.trainable_variables):
+        np.testing.assert_array_equal(old, new.numpy())
+    assert all(np.abs(old - new.numpy()).max() > 0 for old, new in zip(head, model.output_dense.trainable_variables))
+    assert len(trainer.trained_variables) == 2  # the logits kernel and bias
+
+
 def test_epsilon_agrees_with_dp_accounting_and_the_tf_privacy_mnist_figure():
     q, sigma, steps, delta = 256 / 60000, 1.1, 60 * 60000 // 256, 1e-5
     accountant = dp_accounting.rdp.RdpAccountant()
@@ -149,6 +162,7 @@ def test_count_examples_sums_the_batches():
     ("task=question_answering", "training.privacy supports task"),
     ("training.mixed_precision=mixed_float16", "mixed_float16"),
     ("training.distribution=mirrored", "one device"),
+    ("training.privacy={enabled: true, noise_multiplier: 1, train_backbone: 3}", "train_backbone"),
     ("training.adversarial.method=fgm", "cannot be combined"),
 ])
 def test_bad_privacy_settings_name_the_key(override, message):
@@ -205,6 +219,7 @@ def test_a_model_learns_under_real_noise():
     assert history[-1] < 0.4 < np.log(2)
 
 
+@pytest.mark.slow  # about 10 s alone, 15-20 s on busy cores: run with -m slow
 def test_private_causal_lm_pretraining_writes_epsilon_for_packed_blocks(tmp_path):
     from test_generative_pretraining import TINY as GPT_TINY
     from test_pretrain_cli import write_corpus

@@ -121,7 +121,9 @@ class PrivacyConfig:
     ``l2_norm_clip`` is added to each batch's sum. Give ``noise_multiplier``, or
     ``target_epsilon`` to have it solved for the run's steps. ``delta``: the
     epsilon is reported for this delta (keep it well below 1/N). ``accountant``:
-    ``rdp`` or ``pld`` (dp-accounting). ``training.clip_norm`` is not used then.
+    ``rdp`` or ``pld`` (dp-accounting). ``train_backbone: false`` trains only
+    the task head (fine-tuning; far less noise for small budgets).
+    ``training.clip_norm`` is not used then.
     """
 
     enabled: bool = False
@@ -130,6 +132,7 @@ class PrivacyConfig:
     target_epsilon: Optional[float] = None
     delta: float = 1e-5
     accountant: str = "rdp"
+    train_backbone: bool = True
 
 
 @dataclass
@@ -491,6 +494,8 @@ def _check_privacy(training, kind: str, value: str, supported: tuple) -> None:
         raise ConfigError("training.privacy needs exactly one of noise_multiplier and target_epsilon")
     if value not in supported:
         raise ConfigError(f"training.privacy supports {kind} {', '.join(supported)}, not {value}")
+    if kind == "objective" and not privacy.train_backbone:
+        raise ConfigError("training.privacy.train_backbone: false is for fine-tuning; pretraining trains the backbone")
     if training.mixed_precision == "mixed_float16":
         raise ConfigError("training.privacy does not support mixed_float16 (loss scaling would act on "
                           "the per-example gradients before clipping); use float32 or mixed_bfloat16")

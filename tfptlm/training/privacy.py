@@ -129,16 +129,19 @@ class PrivateTrainer(keras.Model):
         l2_norm_clip: the bound C on each example's gradient norm.
         noise_multiplier: sigma; the noise standard deviation is sigma * C.
         noise_key: fixes the noise (tests only); None draws a secret key from the OS.
+        train_backbone: False trains only the task's own layers (the head), not
+            ``task.backbone``: far fewer noisy coordinates, for small budgets.
     """
 
     def __init__(self, task: keras.Model, l2_norm_clip: float, noise_multiplier: float,
-                 noise_key: int | None = None, **kwargs):
+                 noise_key: int | None = None, train_backbone: bool = True, **kwargs):
         super().__init__(**kwargs)
         if l2_norm_clip <= 0:
             raise ValueError(f"l2_norm_clip must be positive, got {l2_norm_clip}")
         if noise_multiplier < 0:
             raise ValueError(f"noise_multiplier must be >= 0, got {noise_multiplier}")
         self.task = task
+        self.train_backbone = train_backbone
         self.l2_norm_clip, self.noise_multiplier = float(l2_norm_clip), float(noise_multiplier)
         self.noise_key = int.from_bytes(os.urandom(6), "little") if noise_key is None else int(noise_key)
         self.clipped_share = keras.metrics.Mean(name="clipped_share")
@@ -155,9 +158,17 @@ class PrivateTrainer(keras.Model):
     def metrics(self) -> list:
         return [*self.task.metrics, self.clipped_share]
 
+    @property
+    def trained_variables(self) -> list:
+        """The variables DP-SGD updates: all trainable ones, or those outside the backbone."""
+        if self.train_backbone:
+            return self.task.trainable_variables
+        backbone = {id(v) for v in self.task.backbone.trainable_variables}
+        return [v for v in self.task.trainable_variables if id(v) not in backbone]
+
     def private_gradients(self, x, y, sample_weight=None):
         """Losses, predictions, the noisy mean of the clipped gradients, and the norms before clipping."""
-        variables = self.task.trainable_variables
+        variables = self.trained_variables
         losses, y_pred, gradients = per_example_gradients(self.task, variables, x, y, sample_weight)
         clipped, norms = clip_per_example(gradients, self.l2_norm_clip)
         step = self.optimizer.iterations if self.optimizer is not None else 0
@@ -167,7 +178,7 @@ class PrivateTrainer(keras.Model):
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         losses, y_pred, gradients, norms = self.private_gradients(x, y, sample_weight)
-        self.optimizer.apply_gradients(zip(gradients, self.task.trainable_variables))
+        self.optimizer.apply_gradients(zip(gradients, self.trained_variables))
         self.clipped_share.update_state(tf.cast(norms > self.l2_norm_clip, tf.float32))
         return self._record(x, y, y_pred, sample_weight, tf.reduce_mean(losses))
 
@@ -234,10 +245,11 @@ class PrivacyPlan:
     examples: int
     accountant: str = "rdp"
     target_epsilon: float | None = None
+    train_backbone: bool = True
 
     def trainer(self, task: keras.Model) -> PrivateTrainer:
         """A :class:`PrivateTrainer` for ``task`` with these settings."""
-        return PrivateTrainer(task, self.l2_norm_clip, self.noise_multiplier)
+        return PrivateTrainer(task, self.l2_norm_clip, self.noise_multiplier, train_backbone=self.train_backbone)
 
     def report(self, steps: int) -> dict:
         """``privacy_epsilon`` after ``steps`` steps, ``privacy_delta`` and the settings (for metrics.json)."""
@@ -266,7 +278,7 @@ def plan_privacy(settings, examples: int, batch_size: int, steps: int) -> Privac
         sigma = noise_multiplier_for(settings.target_epsilon, sampling_rate, steps, settings.delta,
                                      settings.accountant)
     plan = PrivacyPlan(settings.l2_norm_clip, float(sigma), settings.delta, sampling_rate, examples,
-                       settings.accountant, settings.target_epsilon)
+                       settings.accountant, settings.target_epsilon, settings.train_backbone)
     print(f"DP-SGD: clip {plan.l2_norm_clip:g}, noise multiplier {plan.noise_multiplier:.4f}, "
           f"q = {batch_size}/{examples}, {steps} steps -> epsilon "
           f"{plan.report(steps)['privacy_epsilon']:.3f} at delta {plan.delta:g} ({plan.accountant})")
