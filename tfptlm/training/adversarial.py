@@ -39,6 +39,7 @@ import keras
 import tensorflow as tf
 
 from tfptlm.config import ADVERSARIAL_METHODS
+from tfptlm.training.task_trainer import TaskTrainer
 
 
 def word_embedding_table(task: keras.Model):
@@ -86,11 +87,10 @@ def _add(first, second, weight: float):
 
 
 @keras.saving.register_keras_serializable(package="tfptlm")
-class AdversarialTrainer(keras.Model):
+class AdversarialTrainer(TaskTrainer):
     """Fits ``task`` on clean and adversarially perturbed word embeddings (see the module).
 
-    The trainer shares the task's variables, so checkpoints and ``task.save``
-    hold the plain task model; save the task, not the trainer.
+    Save the task, not the trainer (see `tfptlm.training.task_trainer`).
 
     Args:
         task: a task model with a ``backbone`` that has a ``token_embedding``.
@@ -103,7 +103,7 @@ class AdversarialTrainer(keras.Model):
 
     def __init__(self, task: keras.Model, method: str = "fgm", epsilon: float = 1.0,
                  alpha: float = 0.3, steps: int = 3, weight: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(task, **kwargs)
         if method not in ADVERSARIAL_METHODS[1:]:
             raise ValueError(f"method must be one of {', '.join(ADVERSARIAL_METHODS[1:])}; got {method!r}")
         for name, value in (("epsilon", epsilon), ("alpha", alpha), ("steps", steps)):
@@ -112,18 +112,9 @@ class AdversarialTrainer(keras.Model):
         if weight < 0:
             raise ValueError(f"weight must be >= 0, got {weight}")
         word_embedding_table(task)  # fails early without one
-        self.task = task
         self.method, self.epsilon, self.alpha = method, float(epsilon), float(alpha)
         self.steps, self.weight = int(steps), float(weight)
         self.adversarial_loss_tracker = keras.metrics.Mean(name="adversarial_loss")
-
-    def call(self, inputs, training=None):
-        return self.task(inputs, training=training)
-
-    def compile(self, optimizer="adam", **kwargs) -> None:
-        """Compiles the task (its default loss and metrics) and the trainer, which reports them."""
-        self.task.compile(optimizer=optimizer, **kwargs)
-        super().compile(optimizer=optimizer, jit_compile=kwargs.get("jit_compile", "auto"))
 
     @property
     def metrics(self) -> list:
@@ -209,20 +200,7 @@ class AdversarialTrainer(keras.Model):
         ]
         self.optimizer.apply_gradients(zip(gradients, variables))
         self.adversarial_loss_tracker.update_state(adversarial_loss)
-        return self._record(x, y, y_pred, sample_weight, clean_loss)
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y_pred = self.task(x, training=False)
-        loss = self.task.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
-        return self._record(x, y, y_pred, sample_weight, loss)
-
-    def _record(self, x, y, y_pred, sample_weight, loss) -> dict:
-        """Updates the task's loss tracker (Keras names it ``loss``) and metrics; returns all results."""
-        batch = tf.shape(tf.nest.flatten(x)[0])[0]
-        next(m for m in self.task.metrics if m.name == "loss").update_state(loss, sample_weight=batch)
-        self.task.compute_metrics(x, y, y_pred, sample_weight)
-        return self.get_metrics_result()
+        return self.record(x, y, y_pred, sample_weight, clean_loss)
 
 
 def adversarial_trainer(task: keras.Model, settings) -> keras.Model:

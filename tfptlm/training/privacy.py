@@ -54,6 +54,8 @@ import dp_accounting
 import keras
 import tensorflow as tf
 
+from tfptlm.training.task_trainer import TaskTrainer
+
 ACCOUNTANTS = {"rdp": dp_accounting.rdp.RdpAccountant, "pld": dp_accounting.pld.PLDAccountant}
 
 
@@ -117,11 +119,11 @@ def noisy_mean(clipped: list, stddev: float, key: int, step) -> list:
     return means
 
 
-class PrivateTrainer(keras.Model):
+class PrivateTrainer(TaskTrainer):
     """Fits ``task`` with DP-SGD (see the module); save the task, not the trainer.
 
-    The trainer shares the task's variables, so checkpoints and ``task.save``
-    hold the plain task model. ``loss`` in the logs is the mean per-example loss;
+    The trainer shares the task's variables (`tfptlm.training.task_trainer`),
+    so checkpoints and ``task.save`` hold the plain task model. ``loss`` in the logs is the mean per-example loss;
     ``clipped_share`` the share of examples whose gradient was clipped.
 
     Args:
@@ -135,24 +137,15 @@ class PrivateTrainer(keras.Model):
 
     def __init__(self, task: keras.Model, l2_norm_clip: float, noise_multiplier: float,
                  noise_key: int | None = None, train_backbone: bool = True, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(task, **kwargs)
         if l2_norm_clip <= 0:
             raise ValueError(f"l2_norm_clip must be positive, got {l2_norm_clip}")
         if noise_multiplier < 0:
             raise ValueError(f"noise_multiplier must be >= 0, got {noise_multiplier}")
-        self.task = task
         self.train_backbone = train_backbone
         self.l2_norm_clip, self.noise_multiplier = float(l2_norm_clip), float(noise_multiplier)
         self.noise_key = int.from_bytes(os.urandom(6), "little") if noise_key is None else int(noise_key)
         self.clipped_share = keras.metrics.Mean(name="clipped_share")
-
-    def call(self, inputs, training=None):
-        return self.task(inputs, training=training)
-
-    def compile(self, optimizer="adam", **kwargs) -> None:
-        """Compiles the task (its default loss and metrics) and the trainer, which reports them."""
-        self.task.compile(optimizer=optimizer, **kwargs)
-        super().compile(optimizer=optimizer, jit_compile=kwargs.get("jit_compile", "auto"))
 
     @property
     def metrics(self) -> list:
@@ -180,19 +173,7 @@ class PrivateTrainer(keras.Model):
         losses, y_pred, gradients, norms = self.private_gradients(x, y, sample_weight)
         self.optimizer.apply_gradients(zip(gradients, self.trained_variables))
         self.clipped_share.update_state(tf.cast(norms > self.l2_norm_clip, tf.float32))
-        return self._record(x, y, y_pred, sample_weight, tf.reduce_mean(losses))
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y_pred = self.task(x, training=False)
-        loss = self.task.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
-        return self._record(x, y, y_pred, sample_weight, loss)
-
-    def _record(self, x, y, y_pred, sample_weight, loss) -> dict:
-        batch = tf.shape(tf.nest.flatten(x)[0])[0]
-        next(m for m in self.task.metrics if m.name == "loss").update_state(loss, sample_weight=batch)
-        self.task.compute_metrics(x, y, y_pred, sample_weight)
-        return self.get_metrics_result()
+        return self.record(x, y, y_pred, sample_weight, tf.reduce_mean(losses))
 
 
 # -- accounting --------------------------------------------------------------
