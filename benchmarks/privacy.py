@@ -9,12 +9,18 @@ sentences. The non-private row is the same run without ``training.privacy``.
 By default the DP runs train the classification head only (``train_backbone:
 false``): with a few dozen steps on 2 CPU cores, noise over all 22.7 M
 parameters drowns the signal (``--train-backbone``: the whole model).
+The non-private run trains the whole model, or with ``--baseline-head-only``
+the head only: the benchmark freezes the backbone (``trainable = False``, as
+the library has no non-private head-only setting) and turns the head's dropout
+off (``training.dropout=0``; the frozen backbone's own dropout stays on).
 
 Usage (from the repository root; 2 shared CPU cores)::
 
     python benchmarks/privacy.py --train-subset 2000 --epochs 3 --batch-size 64 --private-learning-rate 0.01
     python benchmarks/privacy.py --train-subset 1200 --epochs 1 --train-backbone --output-stem privacy_full
     python benchmarks/privacy.py --max-steps 3 --epsilons 8 --output-stem privacy_timing   # timing
+    python benchmarks/privacy.py --train-subset 20000 --batch-size 256 --epochs 2 --private-learning-rate 0.1 \
+        --baseline-head-only --learning-rate 0.1 --output-stem privacy_head_20k
 
 Writes ``benchmarks/results/<stem>.{json,md}`` (default stem privacy), rewritten after every run.
 """
@@ -27,6 +33,7 @@ import random
 import shutil
 from pathlib import Path
 
+import tfptlm.finetuning.run as finetuning_run
 from finetune_common import finetune, minilm_backbone_dir
 from results_io import DEFAULT_DATA_DIR, DEFAULT_WORK_DIR, Stopwatch, fmt, write_report
 
@@ -45,6 +52,8 @@ def parse_args(argv=None):
     parser.add_argument("--clip", type=float, default=1.0)
     parser.add_argument("--train-backbone", action="store_true",
                         help="DP runs train the whole model (default: the head only, privacy.train_backbone false)")
+    parser.add_argument("--baseline-head-only", action="store_true",
+                        help="the non-private run trains the head only (backbone frozen, head dropout off)")
     parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 3.0, 8.0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-stem", default="privacy")
@@ -61,6 +70,15 @@ def subset(source: Path, out: Path, count: int, seed: int) -> Path:
     return out
 
 
+def freeze_backbone(prepare):
+    """``prepare_backbone`` whose backbone is frozen: ``run_finetuning`` then trains the head only."""
+    def frozen(*args, **kwargs):
+        backbone, tokenizer = prepare(*args, **kwargs)
+        backbone.trainable = False
+        return backbone, tokenizer
+    return frozen
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     clock = Stopwatch()
@@ -74,22 +92,34 @@ def main(argv=None) -> None:
     ]
     if args.max_steps:
         common.append(f"training.max_steps={args.max_steps}")
-    plans = [("non-private", None, [f"training.learning_rate={args.learning_rate}"])]
+    baseline = [f"training.learning_rate={args.learning_rate}"]
+    if args.baseline_head_only:
+        baseline.append("training.dropout=0")
+    plans = [("non-private", None, baseline)]
     for epsilon in args.epsilons:
         plans.append((f"epsilon {epsilon:g}", epsilon, [
             f"training.learning_rate={args.private_learning_rate}",
             f"training.privacy={{enabled: true, l2_norm_clip: {args.clip}, target_epsilon: {epsilon}, "
             f"train_backbone: {str(args.train_backbone).lower()}}}",
         ]))
+    baseline_text = ("the classification head only (backbone frozen, head dropout 0, backbone dropout on)"
+                     if args.baseline_head_only else "the whole model")
     runs = []
     for name, epsilon, extra in plans:
         out = args.work_dir / name.replace(" ", "_")
         shutil.rmtree(out, ignore_errors=True)  # a fresh run, never a resumed one with other settings
-        record = finetune(common + extra, out, log=clock.log)
+        prepare = finetuning_run.prepare_backbone
+        if epsilon is None and args.baseline_head_only:
+            finetuning_run.prepare_backbone = freeze_backbone(prepare)
+        try:
+            record = finetune(common + extra, out, log=clock.log)
+        finally:
+            finetuning_run.prepare_backbone = prepare
         metrics = record["metrics"]
         full = json.loads((Path(record["output_dir"]) / "metrics.json").read_text())
         record.update(name=name, target_epsilon=epsilon, privacy_epsilon=full.get("privacy_epsilon"),
-                      noise_multiplier=(full.get("privacy") or {}).get("noise_multiplier"))
+                      noise_multiplier=(full.get("privacy") or {}).get("noise_multiplier"),
+                      sampling_rate=(full.get("privacy") or {}).get("sampling_rate"))
         runs.append(record)
         clock.log(f"{name}: dev accuracy {metrics['accuracy']:.4f}")
         body = [
@@ -101,15 +131,17 @@ def main(argv=None) -> None:
             f"sampling assumed: q = batch / N), learning rate {args.learning_rate} (non-private) / "
             f"{args.private_learning_rate} (DP), dropout off under DP; DP runs train "
             f"{'the whole model' if args.train_backbone else 'the classification head only (train_backbone: false)'}"
-            ", the non-private run the whole model.",
+            f", the non-private run {baseline_text}.",
             "",
-            "| run | target epsilon | epsilon spent | noise multiplier | dev accuracy | steps | train s |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| run | target epsilon | epsilon spent | sampling rate q | noise multiplier | dev accuracy | steps "
+            "| train s |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for run in runs:
             body.append(
                 f"| {run['name']} | {fmt(run['target_epsilon'], 1)} | {fmt(run['privacy_epsilon'], 3)} | "
-                f"{fmt(run['noise_multiplier'], 3)} | {fmt(run['metrics']['accuracy'], 4)} | "
+                f"{fmt(run['sampling_rate'], 4)} | {fmt(run['noise_multiplier'], 3)} | "
+                f"{fmt(run['metrics']['accuracy'], 4)} | "
                 f"{run['metrics']['steps']} | {fmt(run['metrics']['train_seconds'], 0)} |"
             )
         report = {"settings": vars(args) | {"data_dir": str(args.data_dir), "work_dir": str(args.work_dir)},
