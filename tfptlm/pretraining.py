@@ -72,9 +72,9 @@ from tfptlm.tasks.seq2seq_lm import Seq2SeqLM, decoder_start_id
 from tfptlm.tasks.xlnet_pretrainer import XLNetPretrainer
 from tfptlm.tokenizers import load_tokenizer, train_tokenizer
 from tfptlm.training.callbacks import CheckpointEveryEpoch, StopAtStep, ThroughputMeter
-from tfptlm.training.checkpoints import check_resumable, continue_stream, open_checkpoints, restore_newest
+from tfptlm.training.checkpoints import check_resumable, continue_stream, resume
 from tfptlm.training.distribution import (
-    check_same_start, jit_compile_for_strategy, outside_strategy, run_distributed, shard_by_data,
+    jit_compile_for_strategy, outside_strategy, run_distributed, shard_by_data,
 )
 from tfptlm.training.nan_guard import NaNGuard
 from tfptlm.training.optimizer import create_optimizer
@@ -341,13 +341,7 @@ def _pretrain(config: PretrainConfig, output_dir: Path, shared_dir: Path, verbos
     optimizer.build(pretrainer.trainable_variables)
     # Resume: weights, optimizer, step and dropout seeds from the newest readable
     # checkpoint, and the data stream from the batch after the last one trained on.
-    manager = open_checkpoints(output_dir / "checkpoints", pretrainer, optimizer)
-    restored = restore_newest(manager, shared_dir / "checkpoints")
-    start_step = int(optimizer.iterations.numpy())
-    check_same_start(start_step, shared_dir / "checkpoints")
-    if restored:
-        print(f"Resuming from {restored} (step {start_step}); the data pipeline first replays "
-              f"its {start_step} batches to continue where the run stopped")
+    manager, start_step = resume(pretrainer, optimizer, output_dir, shared_dir)
     record_run(output_dir, start_step, training.seed, training.deterministic)
     train_dataset, eval_dataset = make_datasets(
         config, tokenizer, train_documents, eval_documents, seed=training.seed

@@ -44,9 +44,9 @@ from tfptlm.data.data_errors import ReadResult
 from tfptlm.finetuning.recipe import Recipe, split_held_out
 from tfptlm.finetuning.token_classification import TokenClassificationRecipe
 from tfptlm.training.callbacks import CheckpointEveryEpoch, StopAtStep, ThroughputMeter
-from tfptlm.training.checkpoints import check_resumable, continue_stream, open_checkpoints, restore_newest
+from tfptlm.training.checkpoints import check_resumable, continue_stream, resume
 from tfptlm.training.distribution import (
-    check_same_start, jit_compile_for_strategy, outside_strategy, run_distributed, shard_by_data,
+    jit_compile_for_strategy, outside_strategy, run_distributed, shard_by_data,
 )
 from tfptlm.training.adversarial import adversarial_trainer
 from tfptlm.training.privacy import plan_privacy
@@ -128,13 +128,7 @@ def _finetune(config: FinetuneConfig, output_dir: Path, shared_dir: Path, verbos
     # Resume: weights, optimizer, step and dropout seeds from the newest readable
     # checkpoint (one per epoch), and the data stream from the batch after the last one.
     optimizer.build(model.trainable_variables)
-    manager = open_checkpoints(output_dir / "checkpoints", model, optimizer)
-    restored = restore_newest(manager, shared_dir / "checkpoints")
-    start_step = int(optimizer.iterations.numpy())
-    check_same_start(start_step, shared_dir / "checkpoints")
-    if restored:
-        print(f"Resuming from {restored} (step {start_step} of {total_steps}); the data pipeline "
-              f"first replays its {start_step} batches to continue where the run stopped")
+    manager, start_step = resume(model, optimizer, output_dir, shared_dir, total_steps)
     record_run(output_dir, start_step, training.seed, training.deterministic)
     epoch_steps = min(steps_per_epoch, total_steps)
 

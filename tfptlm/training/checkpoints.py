@@ -35,6 +35,7 @@ import keras
 import tensorflow as tf
 
 from tfptlm.config import load_config
+from tfptlm.training.distribution import check_same_start
 
 
 class CheckpointError(ValueError):
@@ -53,6 +54,32 @@ def open_checkpoints(
         model=model, optimizer=optimizer, non_trainable=list(model.non_trainable_variables)
     )
     return tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=max_to_keep)
+
+
+def resume(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, output_dir: Path, shared_dir: Path,
+    total_steps: int | None = None,
+) -> tuple[tf.train.CheckpointManager, int]:
+    """The checkpoints of a run in ``output_dir`` and the step it starts from.
+
+    Restores the newest readable checkpoint of ``shared_dir`` (the chief's
+    output directory; ``output_dir`` itself on one machine) into ``model`` and
+    ``optimizer`` (both built), checks that every worker starts at the same
+    step, and says where a resumed run picks up.
+
+    Example:
+
+    >>> manager, start_step = resume(model, optimizer, Path("runs/bert"), Path("runs/bert"))  # doctest: +SKIP
+    """
+    manager = open_checkpoints(output_dir / "checkpoints", model, optimizer)
+    restored = restore_newest(manager, shared_dir / "checkpoints")
+    start_step = int(optimizer.iterations.numpy())
+    check_same_start(start_step, shared_dir / "checkpoints")
+    if restored:
+        of_total = f" of {total_steps}" if total_steps is not None else ""
+        print(f"Resuming from {restored} (step {start_step}{of_total}); the data pipeline first replays "
+              f"its {start_step} batches to continue where the run stopped")
+    return manager, start_step
 
 
 def restore_newest(manager: tf.train.CheckpointManager, directory: str | Path | None = None) -> str | None:
