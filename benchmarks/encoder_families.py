@@ -13,8 +13,9 @@
 3. Fine-tuning (``run_finetuning``, text_classification) of each pretrained
    backbone and of a randomly initialised BERT of the same size ("no
    pretraining", with BERT's tokenizer) on the same ``--labelled`` SST-2 rows
-   (``random.Random(--sample-seed).sample``), one learning rate and seed;
-   scores: accuracy on the 872 SST-2 dev sentences.
+   (``random.Random(--sample-seed).sample``), at each of ``--learning-rates``
+   with one seed; scores: accuracy on the 872 SST-2 dev sentences, one column
+   per learning rate (a pretrained model wants a smaller one than random init).
 4. Parameter counts of every backbone, split into embedding (token, position,
    segment tables and ALBERT's E->H projection) and the rest; ALBERT is also
    counted without cross-layer sharing, at this size and at base (12 layers),
@@ -64,7 +65,8 @@ def parse_args(argv=None):
     parser.add_argument("--pretrain-learning-rate", type=float, default=1e-3)
     parser.add_argument("--labelled", type=int, default=1000)
     parser.add_argument("--sample-seed", type=int, default=0)
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
+    parser.add_argument("--learning-rates", default="1e-4,3e-4,1e-3",
+                        help="fine-tuning learning rates, comma-separated; every model is tuned at each")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -96,6 +98,7 @@ def main(argv=None) -> None:
     from tfptlm.tokenizers import load_tokenizer
 
     work = args.work_dir
+    learning_rates = [float(rate) for rate in args.learning_rates.split(",") if rate]
     families = [f for f in args.families.split(",") if f]
     corpus = build_corpus(args.data_dir, work / "corpus", args.group)
     stopwatch.log(f"Corpus: {corpus}")
@@ -130,16 +133,16 @@ def main(argv=None) -> None:
             "",
             f"Fine-tuning: {args.labelled:,} SST-2 training rows ({sample['train_positive']} positive, "
             f"`random.Random({args.sample_seed}).sample`), {args.epochs} epochs, batch {args.batch_size}, "
-            f"sequence length {args.sequence_length}, learning rate {args.learning_rate:g}, seed {args.seed}; "
+            f"sequence length {args.sequence_length}, AdamW at each learning rate, seed {args.seed}; "
             "score: accuracy on the 872 SST-2 dev sentences.",
             "",
             "| model | objective | held-out MLM/PLM accuracy | NSP/SOP accuracy | pretrain tokens/s | "
-            "pretrain min | SST-2 dev accuracy |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            "pretrain min | " + " | ".join(f"SST-2 dev, lr {rate:g}" for rate in learning_rates) + " |",
+            "| --- | --- | ---: | ---: | ---: | ---: |" + " ---: |" * len(learning_rates),
         ]
         for family in families + ["none"]:
             pretrain = results["pretraining"].get(family)
-            tuned = results["finetuning"].get(family)
+            tuned = results["finetuning"].get(family, {})
             if family == "none":
                 row = ["BERT, no pretraining", "-", "-", "-", "-", "-"]
             elif pretrain is None:
@@ -151,7 +154,9 @@ def main(argv=None) -> None:
                 row = [family, OBJECTIVE_NAMES[family], f"{token_accuracy:.3f}",
                        "-" if sentence is None else f"{sentence:.3f}",
                        f"{m['tokens_per_second']:,.0f}", f"{m['train_seconds'] / 60:.1f}"]
-            row.append("-" if tuned is None else f"{tuned['metrics']['accuracy']:.4f}")
+            for rate in learning_rates:
+                run = tuned.get(f"{rate:g}")
+                row.append("-" if run is None else f"{run['metrics']['accuracy']:.4f}")
             body.append("| " + " | ".join(row) + " |")
         body += ["", "| backbone | parameters | embedding | non-embedding |", "| --- | ---: | ---: | ---: |"]
         for name, counts in results["parameters"].items():
@@ -164,11 +169,16 @@ def main(argv=None) -> None:
         )
 
     def finetune_side(name: str, backbone_dir: Path) -> None:
-        out = work / "finetune" / name
+        for rate in learning_rates:
+            finetune_once(name, backbone_dir, rate)
+
+    def finetune_once(name: str, backbone_dir: Path, rate: float) -> None:
+        out = work / "finetune" / f"{name}_lr{rate:g}"
+        runs = results["finetuning"].setdefault(name, {})
         if (out / "metrics.json").is_file():  # a finished run of an earlier invocation
             stopwatch.log(f"Reusing the finished fine-tuning run in {out}")
             metrics = json.loads((out / "metrics.json").read_text())
-            results["finetuning"][name] = {"output_dir": str(out), "reused": True, "metrics": metrics}
+            runs[f"{rate:g}"] = {"output_dir": str(out), "reused": True, "metrics": metrics}
             report(complete=False)
             return
         overrides = [
@@ -181,10 +191,10 @@ def main(argv=None) -> None:
             f"data.sequence_length={args.sequence_length}",
             f"training.epochs={args.epochs}",
             f"training.batch_size={args.batch_size}",
-            f"training.learning_rate={args.learning_rate}",
+            f"training.learning_rate={rate}",
             f"training.seed={args.seed}",
         ]
-        results["finetuning"][name] = finetune(overrides, out, stopwatch.log, verbose=0)
+        runs[f"{rate:g}"] = finetune(overrides, out, stopwatch.log, verbose=0)
         report(complete=False)
 
     for family in families:
